@@ -1,0 +1,84 @@
+"""`bertkit finetune TASK`, `bertkit evaluate` and `bertkit predict`, dispatched by task.
+
+Each task package `bertkit.tasks.<task>` has a `cli` module with:
+- `register_finetune(subparsers)`: adds `bertkit finetune <task>`;
+- `add_evaluate_args(parser)` / `add_predict_args(parser)`: task-only options (an option name
+  shared by two tasks must mean the same in both);
+- `cli_evaluate(args)` / `cli_predict(args)`: run and return an exit code.
+`evaluate` and `predict` pick the task from the model's config.json (`architectures`, or the
+`bertkit_task` key), or from `--task`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bertkit.checkpoint import load_config
+from bertkit.errors import InputError
+from bertkit.hub import resolve_model
+
+# task name -> module with the functions above
+TASK_CLI_MODULES: dict[str, str] = {
+}
+ARCHITECTURE_TASKS = {
+    "BertForSequenceClassification": "classify",
+    "BertForTokenClassification": "ner",
+    "BertForQuestionAnswering": "qa",
+}
+
+
+def _task_modules():
+    return {task: importlib.import_module(name) for task, name in TASK_CLI_MODULES.items()}
+
+
+def register(subparsers) -> None:
+    modules = _task_modules()
+    finetune = subparsers.add_parser("finetune", help="fine-tune a pretrained model on labelled data")
+    finetune_tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
+    for module in modules.values():
+        module.register_finetune(finetune_tasks)
+
+    for command, help_text in (
+        ("evaluate", "score a fine-tuned model on labelled data"),
+        ("predict", "run a fine-tuned model on new inputs, JSONL out"),
+    ):
+        parser = subparsers.add_parser(command, help=help_text, conflict_handler="resolve")
+        parser.add_argument("model", help="fine-tuned model folder")
+        parser.add_argument("--task", choices=sorted(modules), help="default: from config.json")
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--max-length", type=int, default=None)
+        parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
+        if command == "evaluate":
+            parser.add_argument("--data", required=True, help="labelled file")
+            parser.add_argument("--json", action="store_true", help="print the report as JSON")
+            parser.add_argument("--output", help="also write the JSON report to this file")
+        else:
+            parser.add_argument("--input", required=True, help="input file, or - for stdin")
+            parser.add_argument("--output", default="-", help="JSONL output file, or - for stdout")
+        for module in modules.values():
+            getattr(module, f"add_{command}_args")(parser)
+        parser.set_defaults(func=_dispatch(command))
+
+
+def _dispatch(command: str):
+    def run(args) -> int:
+        task = args.task or task_of_model(args.model)
+        module = _task_modules()[task]
+        return getattr(module, f"cli_{command}")(args)
+
+    return run
+
+
+def task_of_model(model: str) -> str:
+    config = load_config(resolve_model(model))
+    task = config.extra.get("bertkit_task")
+    if task is None:
+        architecture = (config.extra.get("architectures") or ["BertModel"])[0]
+        task = ARCHITECTURE_TASKS.get(architecture)
+    if task is None or task not in TASK_CLI_MODULES:
+        raise InputError(
+            f"cannot tell which task {model} was fine-tuned for (architecture "
+            f"{(config.extra.get('architectures') or ['?'])[0]}); pass --task "
+            f"{'|'.join(sorted(TASK_CLI_MODULES))}"
+        )
+    return task

@@ -1,0 +1,46 @@
+"""Load a model and its tokenizer from a folder or a known name, and check they agree."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from bertkit.checkpoint import LoadReport, load_model
+from bertkit.config import BertConfig
+from bertkit.errors import CheckpointError
+from bertkit.hub import resolve_model
+from bertkit.model.heads import BertPreTrainedModel
+from bertkit.tokenization import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def load_pretrained(
+    name_or_path: str | os.PathLike,
+    task: str | type[BertPreTrainedModel] = "encoder",
+    *,
+    labels: list[str] | None = None,
+    allow_missing: bool = False,
+) -> tuple[BertPreTrainedModel, Tokenizer, LoadReport]:
+    """Model for `task`, its tokenizer and the load report, from a folder or a model name."""
+    folder = resolve_model(name_or_path)
+    model, report = load_model(folder, task, labels=labels, allow_missing=allow_missing)
+    tokenizer = Tokenizer.from_pretrained(folder)
+    check_vocabulary(tokenizer, model.config, str(folder))
+    model.eval()
+    return model, tokenizer, report
+
+
+def check_vocabulary(tokenizer: Tokenizer, config: BertConfig, source: str = "model") -> None:
+    """A tokenizer whose ids overflow the embedding table can only fail later: fail now."""
+    if tokenizer.vocab_size > config.vocab_size:
+        raise CheckpointError(
+            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
+            f"embedding has {config.vocab_size} rows (vocab_size); the vocabulary does not "
+            "belong to these weights"
+        )
+    if tokenizer.vocab_size < config.vocab_size:
+        logger.debug(
+            "%s: tokenizer has %d tokens, embedding %d rows (padded vocabulary)",
+            source, tokenizer.vocab_size, config.vocab_size,
+        )
