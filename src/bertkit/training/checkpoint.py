@@ -126,7 +126,9 @@ def read_trainer_state(folder: Path) -> dict[str, Any]:
     try:
         state = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{folder} is not a complete checkpoint: {STATE_FILE} is missing")
+        raise CheckpointError(
+            f"{folder} is not a complete checkpoint: {STATE_FILE} is missing"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is corrupt ({error}); remove this checkpoint") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
@@ -222,8 +224,8 @@ def capture_rng_state() -> dict[str, Any]:
     python_version, python_internal, python_gauss = random.getstate()
     state = {
         "torch": _encode_bytes(torch.get_rng_state()),
-        "numpy": [numpy_name, numpy_keys.tolist(), numpy_pos, numpy_has_gauss, numpy_gauss],
-        "python": [python_version, list(python_internal), python_gauss],
+        "numpy": [numpy_name, _encode_ints(numpy_keys), numpy_pos, numpy_has_gauss, numpy_gauss],
+        "python": [python_version, _encode_ints(python_internal), python_gauss],
     }
     if torch.cuda.is_available():
         state["cuda"] = [_encode_bytes(s) for s in torch.cuda.get_rng_state_all()]
@@ -235,9 +237,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     try:
         torch.set_rng_state(_decode_bytes(state["torch"]))
         name, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        np.random.set_state((name, _decode_ints(keys).astype(np.uint32), pos, has_gauss, gauss))
         version, internal, python_gauss = state["python"]
-        random.setstate((version, tuple(internal), python_gauss))
+        random.setstate((version, tuple(int(v) for v in _decode_ints(internal)), python_gauss))
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([_decode_bytes(s) for s in state["cuda"]])
     except (KeyError, ValueError, TypeError, RuntimeError) as error:
@@ -246,6 +248,15 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def _encode_bytes(tensor: torch.Tensor) -> str:
     return base64.b64encode(tensor.cpu().numpy().tobytes()).decode("ascii")
+
+
+def _encode_ints(values) -> str:
+    # Mersenne-twister words (and the position index) all fit in unsigned 64 bits.
+    return base64.b64encode(np.asarray(values, dtype=np.uint64).tobytes()).decode("ascii")
+
+
+def _decode_ints(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.uint64)
 
 
 def _decode_bytes(text: str) -> torch.Tensor:

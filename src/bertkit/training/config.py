@@ -127,13 +127,17 @@ def parse_duration(text: str | float | int) -> float:
                 raise ConfigError(
                     f"cannot read duration {text!r}; use seconds or e.g. 90s, 10m, 1h30m"
                 ) from None
-            units = [unit for _, unit in parts]
-            if len(set(units)) != len(units):
-                raise ConfigError(f"duration {text!r} repeats a unit")
-            seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+            seconds = _sum_duration_parts(text, parts)
     if seconds <= 0:
         raise ConfigError(f"duration must be positive, got {text!r}")
     return seconds
+
+
+def _sum_duration_parts(text: str, parts: list[tuple[str, str]]) -> float:
+    units = [unit for _, unit in parts]
+    if len(set(units)) != len(units):
+        raise ConfigError(f"duration {text!r} repeats a unit")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def _optional_int(text: str) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+
 import torch
 from torch import nn
 
@@ -52,9 +53,7 @@ def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Ada
     )
 
 
-def lr_multiplier(
-    step: int, schedule: str, warmup_steps: int, total_steps: int | None
-) -> float:
+def lr_multiplier(step: int, schedule: str, warmup_steps: int, total_steps: int | None) -> float:
     """Factor on the peak learning rate for the optimizer step numbered `step` (from 0).
 
     Warmup rises linearly from 1/(warmup+1) to 1; afterwards "linear" falls to 0 at

@@ -151,7 +151,8 @@ class Trainer:
             world_size=self.dist.world_size,
             drop_last=config.drop_last,
         )
-        self.steps_per_epoch = math.ceil(self.plan.num_micro_batches / config.grad_accumulation_steps)
+        micro_batches = self.plan.num_micro_batches
+        self.steps_per_epoch = math.ceil(micro_batches / config.grad_accumulation_steps)
         self.total_steps = self._total_steps()
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
 
@@ -210,7 +211,9 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.total_steps, initial=self.state.step, unit="step", dynamic_ncols=True)
+        return tqdm(
+            total=self.total_steps, initial=self.state.step, unit="step", dynamic_ncols=True
+        )
 
     # ------------------------------------------------------------------ loop
 
@@ -248,10 +251,14 @@ class Trainer:
 
                 elapsed = state.elapsed_seconds + time.monotonic() - session_start
                 stop_reason = self._stop_reason(elapsed)
+                eval_metrics = None
                 if config.eval_every and state.step % config.eval_every == 0:
-                    if self._evaluate():
+                    eval_metrics, patience_ran_out = self._evaluate()
+                    if patience_ran_out:
                         stop_reason = stop_reason or "early_stopping"
                     evaluated_at = state.step
+                if eval_metrics or (config.log_every and state.step % config.log_every == 0):
+                    self._flush_log(eval_metrics)
                 if stop_reason is not None:
                     break
                 if config.save_every and state.step % config.save_every == 0:
@@ -260,9 +267,10 @@ class Trainer:
             if state.batch_position >= len(batches) and stop_reason is None:
                 state.epoch, state.batch_position = state.epoch + 1, 0
 
+        final_metrics = None
         if self.evaluate_fn is not None and evaluated_at != state.step:
-            self._evaluate()
-        self._flush_log()
+            final_metrics, _ = self._evaluate()
+        self._flush_log(final_metrics)
         elapsed = state.elapsed_seconds + time.monotonic() - session_start
         if saved_at != state.step:
             self._save(elapsed)
@@ -353,7 +361,7 @@ class Trainer:
     # ------------------------------------------------------- logging and eval
 
     def _record(self, stats: dict[str, float]) -> None:
-        """Accumulate the step into the logging window; write a row every log_every steps."""
+        """Accumulate the step into the logging window (written out by `_flush_log`)."""
         window = self.state.window
         window["loss_sum"] = window.get("loss_sum", 0.0) + stats["loss_sum"]
         window["items"] = window.get("items", 0.0) + stats["items"]
@@ -364,10 +372,9 @@ class Trainer:
         self._window_counts["tokens"] += stats["tokens"]
         if self.progress is not None:
             self.progress.update(1)
-        if self.config.log_every and self.state.step % self.config.log_every == 0:
-            self._flush_log()
 
     def _flush_log(self, extra: Mapping[str, float] | None = None) -> None:
+        """Write one metrics row: the window's train loss (if any) and `extra` eval metrics."""
         window = self.state.window
         if not window and not extra:
             return
@@ -395,23 +402,24 @@ class Trainer:
         self._window_start = time.monotonic()
         self._window_counts = {"examples": 0.0, "tokens": 0.0}
 
-    def _evaluate(self) -> bool:
-        """Run evaluate_fn, log it, track the best checkpoint; True when patience ran out."""
+    def _evaluate(self) -> tuple[dict[str, float] | None, bool]:
+        """Run evaluate_fn and track the best checkpoint; return (metrics, patience ran out)."""
         if self.evaluate_fn is None:
-            return False
+            return None, False
         self.model.eval()
         with torch.no_grad(), self._autocast():
             raw = self.evaluate_fn(self.model)
         self.model.train()
         metrics = {_eval_name(key): float(value) for key, value in raw.items()}
         self._last_metrics.update(metrics)
-        self._flush_log(extra=metrics)
 
         name = self._metric_for_best(metrics)
         if name is None:
-            return False
-        improved, value = self.dist.broadcast_floats([float(self._improves(metrics[name])), 0.0])
-        value = self.dist.broadcast_floats([metrics[name]])[0]
+            return metrics, False
+        # Rank 0's verdict holds everywhere, so all ranks save best/ and stop together.
+        improved, value = self.dist.broadcast_floats(
+            [float(self._improves(metrics[name])), metrics[name]]
+        )
         state = self.state
         if improved:
             state.best_metric, state.best_step = value, state.step
@@ -422,30 +430,31 @@ class Trainer:
         patience = self.config.early_stopping_patience
         if patience is not None and state.evals_without_improvement >= patience:
             logger.info("no improvement of %s in %d evaluations: stopping", name, patience)
-            return True
-        return False
+            return metrics, True
+        return metrics, False
 
     def _metric_for_best(self, metrics: Mapping[str, float]) -> str | None:
+        """The metric that picks best/ and drives early stopping; default eval_loss."""
         wanted = self.config.metric_for_best
         if wanted is None:
-            return "eval_loss" if "eval_loss" in metrics and self._tracks_loss() else None
+            if "eval_loss" in metrics:
+                return "eval_loss"
+            if self.config.early_stopping_patience is not None:
+                raise ConfigError("early stopping needs metric_for_best (no eval_loss reported)")
+            return None
         name = _eval_name(wanted)
         if name not in metrics:
             raise ConfigError(
-                f"metric_for_best {wanted!r} is not among the evaluation metrics "
-                f"{sorted(metrics)}"
+                f"metric_for_best {wanted!r} is not among the evaluation metrics {sorted(metrics)}"
             )
         return name
-
-    def _tracks_loss(self) -> bool:
-        # Without metric_for_best, eval_loss drives best/ and early stopping (lower is better).
-        return not self.config.greater_is_better
 
     def _improves(self, value: float) -> bool:
         best = self.state.best_metric
         if best is None:
             return True
-        return value > best if self.config.greater_is_better else value < best
+        greater = self.config.greater_is_better and self.config.metric_for_best is not None
+        return value > best if greater else value < best
 
     # ----------------------------------------------------------- checkpoints
 
