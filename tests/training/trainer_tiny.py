@@ -111,3 +111,8 @@ def subprocess_env() -> dict[str, str]:
     here = Path(__file__).resolve().parent
     paths = [str(source_root), str(here), os.environ.get("PYTHONPATH", "")]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p), OMP_NUM_THREADS="1")
+
+
+def flatten(rows: list[tuple]) -> list[float]:
+    """Rows of numbers as one flat list, for pytest.approx (which does not nest)."""
+    return [float(value) for row in rows for value in row]

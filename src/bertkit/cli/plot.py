@@ -1,0 +1,94 @@
+"""`bertkit plot RUN_DIR`: training curves from a run's metrics.csv, saved as curves.png."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bertkit.errors import BertkitError, InputError
+from bertkit.io_utils import atomic_write_file
+from bertkit.training.metrics_log import METRICS_FILE, read_metrics
+
+CURVES_FILE = "curves.png"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "plot", help="draw loss, learning rate and eval curves of a training run"
+    )
+    parser.add_argument("run_dir", help="a training --output-dir holding metrics.csv")
+    parser.add_argument("--output", help=f"image path (default: RUN_DIR/{CURVES_FILE})")
+    parser.set_defaults(func=run_plot)
+
+
+def run_plot(args) -> int:
+    output = plot_run(Path(args.run_dir), Path(args.output) if args.output else None)
+    print(output)
+    return 0
+
+
+def plot_run(run_dir: Path, output: Path | None = None) -> Path:
+    """Draw train loss, learning rate and every eval_* metric against the step; return the path."""
+    metrics_path = run_dir / METRICS_FILE
+    if not run_dir.is_dir():
+        raise InputError(f"run folder {run_dir} does not exist")
+    if not metrics_path.is_file():
+        raise InputError(f"{run_dir} has no {METRICS_FILE}; is it a training --output-dir?")
+    columns, rows = read_metrics(metrics_path)
+    series = {name: _series(rows, name) for name in columns if name not in ("step", "epoch")}
+    panels = [("train loss", ["loss"]), ("learning rate", ["lr"])]
+    eval_names = [name for name in columns if name.startswith("eval_")]
+    eval_losses = [name for name in eval_names if "loss" in name]
+    eval_others = [name for name in eval_names if name not in eval_losses]
+    if eval_losses:
+        panels[0] = ("loss", ["loss", *eval_losses])
+    if eval_others:
+        panels.append(("evaluation", eval_others))
+    panels = [(title, [n for n in names if series.get(n)]) for title, names in panels]
+    panels = [(title, names) for title, names in panels if names]
+    if not panels:
+        raise InputError(f"{metrics_path} holds no loss, learning-rate or eval values to plot")
+
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True)
+    axes = axes if len(panels) > 1 else [axes]
+    for axis, (title, names) in zip(axes, panels, strict=True):
+        for name in names:
+            steps, values = zip(*series[name], strict=True)
+            marker = "o" if name.startswith("eval_") else None
+            axis.plot(steps, values, label=name, marker=marker, markersize=3)
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[-1].set_xlabel("optimizer step")
+    figure.tight_layout()
+
+    output = output or run_dir / CURVES_FILE
+    with atomic_write_file(output, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=120)
+    pyplot.close(figure)
+    return output
+
+
+def _series(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
+    points = []
+    for row in rows:
+        text = row.get(name) or ""
+        try:
+            value = float(text)
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            points.append((int(row["step"]), value))
+    return points
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise BertkitError("bertkit plot needs matplotlib: pip install 'bertkit[plot]'") from None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
