@@ -19,6 +19,8 @@ from bertkit.hub import resolve_model
 
 # task name -> module with the functions above
 TASK_CLI_MODULES: dict[str, str] = {
+    "ner": "bertkit.tasks.ner.cli",
+    "classify": "bertkit.tasks.classification.cli",
 }
 ARCHITECTURE_TASKS = {
     "BertForSequenceClassification": "classify",
