@@ -18,6 +18,7 @@ from bertkit.errors import BertkitError
 COMMAND_MODULES = [
     "bertkit.cli.core",
     "bertkit.cli.tasks",
+    "bertkit.cli.pretrain",
     "bertkit.cli.plot",
 ]
 
