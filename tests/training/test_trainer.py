@@ -187,6 +187,16 @@ def test_model_without_loss_is_a_clear_error(tmp_path):
         _train(tmp_path, "run", dataset=unlabelled, batch_size=4)
 
 
+def test_bf16_autocast_runs_on_cpu_and_changes_the_numerics(tmp_path):
+    _train(tmp_path, "fp32", precision="fp32")
+    bf16_model, _ = _train(tmp_path, "bf16", precision="bf16")
+    fp32 = [row[1] for row in train_columns(tmp_path / "fp32" / "metrics.csv")]
+    bf16 = [row[1] for row in train_columns(tmp_path / "bf16" / "metrics.csv")]
+    assert all(math.isfinite(loss) for loss in bf16)
+    assert bf16 != fp32 and bf16 == pytest.approx(fp32, abs=0.05)
+    assert all(p.dtype == torch.float32 for p in bf16_model.parameters())  # master weights
+
+
 def test_existing_checkpoints_need_resume(tmp_path):
     _train(tmp_path, "run", max_steps=1)
     with pytest.raises(BertkitError, match="--resume"):

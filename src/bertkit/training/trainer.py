@@ -318,8 +318,9 @@ class Trainer:
                 items = output.num_loss_items.detach().to(torch.float32)
                 # Sum of per-item losses; normalised by the global count after accumulation.
                 (output.loss.float() * items).backward()
-            if items.item() > 0:
-                totals[0] += output.loss.detach().double() * items.double()
+            # A micro-batch without labels may report a NaN mean loss; it adds nothing.
+            weighted = output.loss.detach().double() * items.double()
+            totals[0] += torch.where(items > 0, weighted, torch.zeros_like(weighted))
             totals[1] += items.double()
             totals[2] += _batch_size(batch)
             if "attention_mask" in batch:
