@@ -37,7 +37,8 @@ class Encoding(dict):
 
     Keys: input_ids, token_type_ids, attention_mask, and on request offset_mapping
     (character spans in the original text; (0, 0) for special tokens), special_tokens_mask,
-    overflow_to_sample_mapping (which input each window came from) and word_ids.
+    overflow_to_sample_mapping (which input each window came from), word_ids and
+    sequence_ids (0 first text, 1 second text, None special tokens).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -79,7 +80,7 @@ class Tokenizer:
         """Load from a model folder: tokenizer.json if present, else vocab.txt."""
         folder = Path(folder)
         settings = _read_tokenizer_config(folder)
-        lowercase = settings.get("do_lower_case", True)
+        lowercase = bool(settings.get("do_lower_case", True))
         max_length = settings.get("model_max_length", 512)
         if not isinstance(max_length, int) or max_length > 1_000_000:
             max_length = 512  # Hugging Face writes a huge sentinel when no limit was set
@@ -88,7 +89,7 @@ class Tokenizer:
                 backend = RustTokenizer.from_file(str(folder / "tokenizer.json"))
             except Exception as error:  # noqa: BLE001 - the Rust side raises plain Exception
                 raise InputError(f"{folder / 'tokenizer.json'} is not a valid tokenizer: {error}") from None
-            _apply_normaliser_settings(backend, settings)
+            lowercase = _apply_normaliser_settings(backend, settings)
             return cls(backend, max_length, lowercase)
         if (folder / "vocab.txt").is_file():
             return cls.from_vocab(
@@ -166,6 +167,7 @@ class Tokenizer:
         return_offsets_mapping: bool = False,
         return_special_tokens_mask: bool = False,
         return_word_ids: bool = False,
+        return_sequence_ids: bool = False,
         pad_to_multiple_of: int | None = None,
         add_special_tokens: bool = True,
         return_tensors: str | None = None,
@@ -192,11 +194,14 @@ class Tokenizer:
             max_length = self.model_max_length
         inputs = list(zip(batch, pairs)) if pairs is not None else batch
         with self._lock:
-            self._configure(strategy, max_length, stride, padding, pad_to_multiple_of)
             try:
+                self._configure(strategy, max_length, stride, padding, pad_to_multiple_of)
                 encodings = self.backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
-            except Exception as error:  # noqa: BLE001 - e.g. stride too large for max_length
-                raise InputError(f"could not encode the text: {error}") from None
+            except InputError:
+                raise
+            except Exception as error:  # noqa: BLE001 - e.g. a stride too large for max_length
+                message = " ".join(str(error).split()).rstrip(",")
+                raise InputError(f"could not encode the text: {message}") from None
             finally:
                 self.backend.no_truncation()
                 self.backend.no_padding()
@@ -216,6 +221,8 @@ class Tokenizer:
             result["special_tokens_mask"] = [row.special_tokens_mask for row in rows]
         if return_word_ids:
             result["word_ids"] = [row.word_ids for row in rows]
+        if return_sequence_ids:
+            result["sequence_ids"] = [row.sequence_ids for row in rows]
         if return_overflowing_tokens:
             result["overflow_to_sample_mapping"] = sample_mapping
         if return_tensors is not None:
@@ -303,20 +310,26 @@ def _read_tokenizer_config(folder: Path) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
-def _apply_normaliser_settings(backend: RustTokenizer, settings: dict[str, Any]) -> None:
-    """Make tokenizer.json's BERT normaliser agree with tokenizer_config.json, as HF does."""
+def _apply_normaliser_settings(backend: RustTokenizer, settings: dict[str, Any]) -> bool:
+    """Make tokenizer.json's BERT normaliser follow tokenizer_config.json; return lowercase.
+
+    As in transformers' BertTokenizerFast, the config's do_lower_case (default True),
+    strip_accents (default None: follow lowercase) and tokenize_chinese_chars (default True)
+    win over what tokenizer.json says; a normaliser of another type is kept as it is.
+    """
     normaliser = json.loads(backend.to_str()).get("normalizer") or {}
     if normaliser.get("type") != "BertNormalizer":
-        return
+        return bool(settings.get("do_lower_case", True))
     wanted = {
-        "lowercase": settings.get("do_lower_case", normaliser.get("lowercase", True)),
-        "strip_accents": settings.get("strip_accents", normaliser.get("strip_accents")),
-        "handle_chinese_chars": settings.get(
-            "tokenize_chinese_chars", normaliser.get("handle_chinese_chars", True)
-        ),
+        "lowercase": bool(settings.get("do_lower_case", True)),
+        "strip_accents": settings.get("strip_accents"),
+        "handle_chinese_chars": bool(settings.get("tokenize_chinese_chars", True)),
     }
     if any(normaliser.get(key) != value for key, value in wanted.items()):
-        backend.normalizer = normalizers.BertNormalizer(clean_text=normaliser.get("clean_text", True), **wanted)
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=normaliser.get("clean_text", True), **wanted
+        )
+    return wanted["lowercase"]
 
 
 def _truncation_strategy(truncation: bool | str) -> str | None:
@@ -338,7 +351,7 @@ def _as_tensors(result: Encoding, kind: str) -> Encoding:
         raise InputError("sequences have different lengths: pass padding=True to get tensors")
     converted = Encoding()
     for key, value in result.items():
-        if key == "word_ids":
+        if key in ("word_ids", "sequence_ids"):  # hold None for special tokens: stay lists
             converted[key] = value
             continue
         array = np.asarray(value, dtype=np.int64)
