@@ -21,6 +21,7 @@ from bertkit.hub import resolve_model
 TASK_CLI_MODULES: dict[str, str] = {
     "ner": "bertkit.tasks.ner.cli",
     "classify": "bertkit.tasks.classification.cli",
+    "qa": "bertkit.tasks.qa.cli",
 }
 ARCHITECTURE_TASKS = {
     "BertForSequenceClassification": "classify",
