@@ -18,6 +18,8 @@ from bertkit.errors import BertkitError
 COMMAND_MODULES = [
     "bertkit.cli.core",
     "bertkit.cli.tasks",
+    "bertkit.cli.quickstart",
+    "bertkit.cli.summarize",
     "bertkit.cli.pretrain",
     "bertkit.cli.plot",
 ]

@@ -19,6 +19,7 @@ from bertkit.hub import resolve_model
 
 # task name -> module with the functions above
 TASK_CLI_MODULES: dict[str, str] = {
+    "summarize": "bertkit.tasks.summarization.cli",
     "ner": "bertkit.tasks.ner.cli",
     "classify": "bertkit.tasks.classification.cli",
     "qa": "bertkit.tasks.qa.cli",
