@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bertkit.cli.summarize",
     "bertkit.cli.pretrain",
     "bertkit.cli.plot",
+    "bertkit.cli.serve",
 ]
 
 
