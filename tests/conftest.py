@@ -35,7 +35,7 @@ def build_tiny_vocab() -> list[str]:
     digits = [str(d) for d in range(10)]
     punctuation = list(".,!?'\"-()[]:;")
     chinese = ["中", "文", "字"]
-    return (
+    tokens = (
         SPECIAL
         + letters
         + [f"##{letter}" for letter in letters]
@@ -45,6 +45,7 @@ def build_tiny_vocab() -> list[str]:
         + WORDS
         + PIECES
     )
+    return list(dict.fromkeys(tokens))  # unique, in first-seen order
 
 
 @pytest.fixture(scope="session")

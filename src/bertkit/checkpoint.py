@@ -20,7 +20,12 @@ from safetensors.torch import load_file, save_file
 from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError
 from bertkit.io_utils import atomic_write_dir
-from bertkit.model.heads import TASK_MODELS, BertEncoderModel, BertPreTrainedModel
+from bertkit.model.heads import (
+    TASK_MODELS,
+    BertEncoderModel,
+    BertForMaskedLM,
+    BertPreTrainedModel,
+)
 from bertkit.weight_names import HF_ARCHITECTURES, from_hf, to_hf
 
 logger = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ logger = logging.getLogger(__name__)
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"
+POOLER_PREFIX = "bert.pooler."
 
 
 @dataclass
@@ -42,30 +48,53 @@ class LoadReport:
 def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read the weights of a model folder, whichever of the supported formats it holds."""
     folder = Path(folder)
-    single, index, legacy = folder / WEIGHTS_NAME, folder / WEIGHTS_INDEX_NAME, folder / LEGACY_WEIGHTS_NAME
+    single, index = folder / WEIGHTS_NAME, folder / WEIGHTS_INDEX_NAME
+    legacy = folder / LEGACY_WEIGHTS_NAME
     if single.is_file():
         return _load_safetensors(single)
     if index.is_file():
-        try:
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise CheckpointError(f"{index} is not a valid safetensors index: {error}") from None
         state: dict[str, torch.Tensor] = {}
-        for shard in shards:
+        for shard in _shard_names(index):
             state.update(_load_safetensors(folder / shard))
         return state
     if legacy.is_file():
-        try:
-            return torch.load(legacy, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any failure means an unusable file
-            raise CheckpointError(
-                f"{legacy} could not be read as plain tensors ({error}); bertkit never unpickles "
-                "arbitrary objects: convert the checkpoint to model.safetensors"
-            ) from None
+        return _load_legacy(legacy)
     raise CheckpointError(
         f"{folder} holds no weights: expected {WEIGHTS_NAME}, {WEIGHTS_INDEX_NAME} or "
         f"{LEGACY_WEIGHTS_NAME}"
     )
+
+
+def _shard_names(index: Path) -> list[str]:
+    """The shard files a safetensors index names; each must be a plain file beside it."""
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise CheckpointError(
+            f"{index} is not a valid safetensors index: expected a JSON object with a "
+            '"weight_map" from weight names to shard files'
+        ) from None
+    for shard in shards:
+        if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
+            raise CheckpointError(f"{index} names a shard {shard!r} outside its folder")
+    return shards
+
+
+def _load_legacy(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin, read with torch's tensors-only unpickler: never arbitrary objects."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure means an unusable file
+        reason = " ".join(str(error).split())[:300]
+        raise CheckpointError(
+            f"{path} could not be read as plain tensors ({reason}); bertkit never unpickles "
+            "arbitrary objects: convert the checkpoint to model.safetensors"
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(name, str) and isinstance(tensor, torch.Tensor) for name, tensor in state.items()
+    ):
+        raise CheckpointError(f"{path} does not hold a state dict of named tensors")
+    return state
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -73,9 +102,10 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"weight file {path} is missing")
     try:
         return load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        reason = " ".join(str(error).split())[:300]
         raise CheckpointError(
-            f"{path} is not a valid safetensors file ({error}); it may be truncated or "
+            f"{path} is not a valid safetensors file ({reason}); it may be truncated or "
             "corrupt: download or save the checkpoint again"
         ) from None
 
@@ -103,6 +133,8 @@ def load_model(
     checkpoint, or shaped for another label set, is initialised and listed in the report.
     A missing encoder weight is an error unless `allow_missing` is set.
     """
+    if isinstance(task, str) and task not in TASK_MODELS:
+        raise CheckpointError(f"unknown task {task!r}; use one of {', '.join(TASK_MODELS)}")
     model_class = TASK_MODELS[task] if isinstance(task, str) else task
     config = config or load_config(folder)
     if labels is not None:
@@ -120,7 +152,14 @@ def load_state_into(
     allow_missing: bool = False,
     source: str = "checkpoint",
 ) -> LoadReport:
-    """Copy a Hugging Face-named state dict into `model`, reporting what did not fit."""
+    """Copy a Hugging Face-named state dict into `model`, reporting what did not fit.
+
+    A missing or mis-shaped task head, and a missing pooler (masked-LM and token-level
+    checkpoints have none), are initialised and listed in `initialised_heads`; a missing
+    encoder weight is an error unless `allow_missing`.
+    """
+    if isinstance(model, BertForMaskedLM):
+        _check_tied_decoder(hf_state, source)
     state, unexpected = from_hf(hf_state)
     report = LoadReport(unexpected=unexpected)
     expected = model.state_dict()
@@ -148,7 +187,11 @@ def load_state_into(
         )
     missing = [name for name in expected if name not in state]
     missing_heads = sorted({name.split(".")[0] for name in missing if not name.startswith("bert.")})
-    missing_encoder = [name for name in missing if name.startswith("bert.")]
+    if any(name.startswith(POOLER_PREFIX) for name in missing):
+        missing_heads.insert(0, "pooler")
+    missing_encoder = [
+        name for name in missing if name.startswith("bert.") and not name.startswith(POOLER_PREFIX)
+    ]
     if missing_encoder and not allow_missing:
         shown = ", ".join(missing_encoder[:5]) + (" ..." if len(missing_encoder) > 5 else "")
         raise CheckpointError(
@@ -161,12 +204,28 @@ def load_state_into(
     report.missing_encoder = missing_encoder
     report.initialised_heads = missing_heads
     for head in missing_heads:
-        model.init_weights(getattr(model, head))
-        logger.warning("%s has no trained %s: it is initialised randomly; train it before use", source, head)
+        model.init_weights(model.bert.pooler if head == "pooler" else getattr(model, head))
+        logger.warning(
+            "%s has no trained %s: it is initialised randomly; train it before use", source, head
+        )
     if report.unexpected:
         logger.info("%s: ignored %d weight(s) this model has no place for: %s", source,
                     len(report.unexpected), ", ".join(report.unexpected[:8]))
     return report
+
+
+def _check_tied_decoder(hf_state: dict[str, torch.Tensor], source: str) -> None:
+    """bertkit ties the masked-LM decoder to the word embeddings; refuse an untied one."""
+    decoder = hf_state.get("cls.predictions.decoder.weight")
+    if decoder is None:
+        return
+    for name in ("bert.embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight"):
+        embedding = hf_state.get(name)
+        if embedding is not None and not torch.equal(decoder, embedding):
+            raise CheckpointError(
+                f"{source}: the masked-LM decoder is not tied to the word embeddings "
+                "(tie_word_embeddings false); bertkit's masked-LM head always ties them"
+            )
 
 
 def save_model(model: BertPreTrainedModel, folder: str | os.PathLike, tokenizer=None) -> Path:

@@ -84,17 +84,27 @@ class BertConfig:
                 raise ConfigError(f"config field {name!r} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"pad_token_id {self.pad_token_id} is outside the vocabulary")
+        if not self.layer_norm_eps > 0 or not self.initializer_range >= 0:
+            raise ConfigError("config fields 'layer_norm_eps' and 'initializer_range' must be > 0")
+        rate = self.classifier_dropout
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1
+        ):
+            raise ConfigError(f"config field 'classifier_dropout' must be null or in [0, 1), got {rate!r}")
         self._normalise_labels()
 
     def _normalise_labels(self) -> None:
         if self.id2label is None and self.label2id is None:
             return
-        if self.id2label is None:
-            self.id2label = {int(i): str(label) for label, i in self.label2id.items()}
         try:
+            if self.id2label is None:
+                self.id2label = {int(i): str(label) for label, i in self.label2id.items()}
             self.id2label = {int(i): str(label) for i, label in self.id2label.items()}
-        except (TypeError, ValueError, AttributeError) as error:
-            raise ConfigError(f"config field 'id2label' must map integer ids to names: {error}")
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(
+                "config fields 'id2label' / 'label2id' must map integer ids to label names "
+                'and back, e.g. {"0": "negative", "1": "positive"}'
+            ) from None
         if sorted(self.id2label) != list(range(len(self.id2label))):
             raise ConfigError(f"id2label ids must be 0..N-1, got {sorted(self.id2label)}")
         self.label2id = {label: i for i, label in self.id2label.items()}
@@ -151,6 +161,11 @@ class BertConfig:
 
 def _check_supported(extra: dict[str, Any]) -> None:
     """Refuse configs that describe a model our encoder would compute differently."""
+    architectures = extra.get("architectures")
+    if architectures is not None and (
+        not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures)
+    ):
+        raise ConfigError(f"config field 'architectures' must be a list of names, got {architectures!r}")
     model_type = extra.get("model_type", "bert")
     if model_type not in ("bert", None):
         raise ConfigError(f"model_type {model_type!r} is not BERT; bertkit loads BERT models only")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,27 +14,44 @@ from pathlib import Path
 def atomic_write_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; on success it replaces `target` in one rename.
 
-    An existing `target` is moved aside first and removed only after the new folder is in place,
-    so an interruption leaves either the old or the new folder, never a half-written one.
+    An existing `target` is moved aside first and removed only after the new folder is in place
+    (and put back if that fails), so an interruption leaves either the old or the new folder,
+    never a half-written one. Everything in `target` is replaced, including files the new
+    folder does not have.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = _unique_sibling(target, lambda path: os.mkdir(path, 0o777))
     try:
         yield tmp
         _fsync_tree(tmp)
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename `new` to `target`, moving an existing `target` aside and back on failure."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -42,8 +59,9 @@ def atomic_write_file(target: str | os.PathLike, mode: str = "w", **open_kwargs)
     """Open a temporary file beside `target` for writing; rename it over `target` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(fd)
+    tmp_name = _unique_sibling(
+        target, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    )
     try:
         with open(tmp_name, mode, **open_kwargs) as handle:
             yield handle
@@ -54,6 +72,22 @@ def atomic_write_file(target: str | os.PathLike, mode: str = "w", **open_kwargs)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _unique_sibling(target: Path, create) -> Path:
+    """Create (with `create(path)`) a new hidden temporary path beside `target`.
+
+    Unlike tempfile's helpers, which make private (0700/0600) entries, the permissions are
+    the usual ones under the process umask, so saved folders are readable as any other.
+    """
+    for _ in range(100):
+        path = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        try:
+            create(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"could not create a temporary path beside {target}")
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -33,14 +33,15 @@ def load_pretrained(
 
 def check_vocabulary(tokenizer: Tokenizer, config: BertConfig, source: str = "model") -> None:
     """A tokenizer whose ids overflow the embedding table can only fail later: fail now."""
-    if tokenizer.vocab_size > config.vocab_size:
+    needed_rows = max(tokenizer.get_vocab().values()) + 1  # ids, not entries: lines may repeat
+    if needed_rows > config.vocab_size:
         raise CheckpointError(
-            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
+            f"{source}: the tokenizer has {needed_rows} tokens but the model's "
             f"embedding has {config.vocab_size} rows (vocab_size); the vocabulary does not "
             "belong to these weights"
         )
-    if tokenizer.vocab_size < config.vocab_size:
+    if needed_rows < config.vocab_size:
         logger.debug(
             "%s: tokenizer has %d tokens, embedding %d rows (padded vocabulary)",
-            source, tokenizer.vocab_size, config.vocab_size,
+            source, needed_rows, config.vocab_size,
         )

@@ -73,6 +73,9 @@ def from_hf(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], li
     ours: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     pending_qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    if "cls.predictions.bias" not in state and "cls.predictions.decoder.bias" in state:
+        # Some older checkpoints keep the MLM output bias only under the decoder's name.
+        ours["mlm_head.bias"] = state["cls.predictions.decoder.bias"]
     for name, tensor in state.items():
         if any(re.fullmatch(pattern, name) for pattern in IGNORED_HF_NAMES):
             continue

@@ -146,7 +146,7 @@ class BertModel(nn.Module):
         position_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return (last hidden states (B, T, H), pooled output (B, H) or None)."""
-        check_inputs(self.config, input_ids, token_type_ids)
+        check_inputs(self.config, input_ids, token_type_ids, position_ids)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids)
         bias = attention_bias(attention_mask, hidden.dtype) if attention_mask is not None else None
         hidden = self.encoder(hidden, bias)
@@ -168,9 +168,17 @@ def attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Te
 
 
 def check_inputs(
-    config: BertConfig, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None
+    config: BertConfig,
+    input_ids: torch.Tensor,
+    token_type_ids: torch.Tensor | None,
+    position_ids: torch.Tensor | None = None,
 ) -> None:
-    """Raise a clear error where the embedding tables would otherwise fail on an index."""
+    """Raise a clear error where the embedding tables would otherwise fail on an index.
+
+    Shapes are always checked. Id values are checked for CPU tensors only: on an accelerator
+    reading them back would stall every forward pass, and there the tokenizer-versus-model
+    check at load time (`pretrained.check_vocabulary`) guards the usual path.
+    """
     if torch.compiler.is_compiling():
         return  # value checks would break the compiled graph; eager calls have run them
     if input_ids.dim() != 2:
@@ -182,14 +190,23 @@ def check_inputs(
             f"{config.max_position_embeddings} (max_position_embeddings); truncate the text "
             f"(e.g. --max-length {config.max_position_embeddings}) or split it into windows"
         )
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-        raise InputError(
-            f"token id {int(input_ids.max())} is outside the model's vocabulary of "
-            f"{config.vocab_size}; the tokenizer does not match this model"
-        )
-    if token_type_ids is not None and token_type_ids.numel():
-        if token_type_ids.max() >= config.type_vocab_size:
-            raise InputError(
-                f"token_type_id {int(token_type_ids.max())} exceeds the model's "
-                f"type_vocab_size of {config.type_vocab_size}"
-            )
+    for name, tensor in (("token_type_ids", token_type_ids), ("position_ids", position_ids)):
+        if tensor is not None and tensor.shape[-1] != seq_len:
+            raise InputError(f"{name} has {tensor.shape[-1]} positions but input_ids has {seq_len}")
+    if input_ids.device.type != "cpu":
+        return
+    _check_range(input_ids, config.vocab_size, "token id", "vocabulary (vocab_size)",
+                 "the tokenizer does not match this model")
+    _check_range(token_type_ids, config.type_vocab_size, "token_type_id", "type_vocab_size",
+                 "this model knows fewer segments")
+    _check_range(position_ids, config.max_position_embeddings, "position id",
+                 "max_position_embeddings", "positions must count from 0")
+
+
+def _check_range(ids: torch.Tensor | None, size: int, what: str, table: str, hint: str) -> None:
+    if ids is None or not ids.numel():
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= size:
+        bad = low if low < 0 else high
+        raise InputError(f"{what} {bad} is outside the model's {table} of {size}; {hint}")
