@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from bertkit.pretraining.masking import MaskingConfig
@@ -144,6 +145,8 @@ def run_pretrain(args) -> int:
         cache_root=args.cache_dir,
     )
     result = run_pretraining(options, config_from_args(args))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports
     metrics = ", ".join(f"{key} {value:.4g}" for key, value in sorted(result.metrics.items()))
     print(
         f"stopped after step {result.global_step} ({result.stop_reason}); {metrics}; "

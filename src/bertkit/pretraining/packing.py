@@ -45,19 +45,20 @@ def pack_sequences(
     carry = np.zeros(0, dtype=np.int64)
     for stream in _token_stream(documents, tokenizer, sep_id, lines_per_batch):
         carry = np.concatenate([carry, stream]) if carry.size else stream
-        full = carry.size // room
-        if full:
-            pieces = carry[: full * room].reshape(full, room)
-            carry = carry[full * room :]
-            for piece in pieces:
-                yield _wrap(piece, cls_id, sep_id)
-    if carry.size and not (carry.size == 1 and carry[0] == sep_id):
+        position = 0
+        while True:
+            if position < carry.size and carry[position] == sep_id:
+                position += 1  # a document boundary at a sequence start: [CLS] already marks it
+            if carry.size - position < room:
+                break
+            yield _wrap(carry[position : position + room], cls_id, sep_id)
+            position += room
+        carry = carry[position:]
+    if carry.size:
         yield _wrap(carry, cls_id, sep_id)
 
 
 def _wrap(piece: np.ndarray, cls_id: int, sep_id: int) -> np.ndarray:
-    if piece[0] == sep_id:  # a document boundary fell at the start of a sequence
-        piece = piece[1:]
     return np.concatenate([[cls_id], piece, [sep_id]]).astype(np.int64)
 
 
