@@ -308,7 +308,8 @@ class ExportedModel:
         self.output_names = list(manifest.outputs)
         model_path = self.folder / manifest.model_file
         if manifest.format == "torchscript":
-            self._module = torch.jit.load(str(model_path), map_location="cpu").eval()
+            with _quiet_tracing():
+                self._module = torch.jit.load(str(model_path), map_location="cpu").eval()
         else:
             import onnxruntime
 
