@@ -1,0 +1,216 @@
+"""Fine-tuning speed and accuracy: bertkit vs transformers, same weights, same budget.
+
+Both start from all-MiniLM-L6-v2 and train a BertForSequenceClassification on the same rows of
+the sentiment-rt training split with the same epochs, batch size, learning rate, warmup, weight
+decay, gradient clipping, max length and seed; both are scored on the same test rows.
+
+What differs is what each does by default:
+- bertkit: `bertkit.tasks.classification.finetune` (the code behind `bertkit finetune
+  classify`): length-grouped batches with dynamic padding, bf16 autocast where the CPU has
+  AVX-512 BF16 (precision "auto"), its own encoder with SDPA attention.
+- transformers: `Trainer` with `DataCollatorWithPadding` (per-batch padding, random batches),
+  fp32 (its CPU default), unless --hf-bf16 / --hf-group-by-length turn on its own levers.
+Wall time covers training only (no checkpoints but the final one for bertkit, none for HF).
+
+    python bench/bench_classify_train.py --data ../shared/data/sentiment-rt \
+        --train-rows 1000 --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def read_split(folder: Path, split: str) -> tuple[list[str], list[str]]:
+    with open(folder / f"{split}.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row["text"] for row in rows], [row["label"] for row in rows]
+
+
+def subset(texts, labels, rows, seed):
+    if rows is None or rows >= len(texts):
+        return texts, labels
+    keep = sorted(random.Random(seed).sample(range(len(texts)), rows))
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def run_bertkit(args, train_file: Path, test, workdir: Path) -> dict:
+    from bertkit.tasks.classification import ClassificationOptions, TextClassifier, finetune
+    from bertkit.training import TrainingConfig
+
+    training = TrainingConfig(
+        output_dir=str(workdir / "bertkit-run"),
+        seed=args.seed,
+        learning_rate=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=0.01,
+        num_epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_grad_norm=1.0,
+        precision=args.bertkit_precision,
+        save_every=0,
+        log_every=10,
+    )
+    options = ClassificationOptions(max_length=args.max_length)
+    start = time.perf_counter()
+    result = finetune(args.model, str(train_file), workdir / "bertkit-model", training, options)
+    seconds = time.perf_counter() - start
+    classifier = TextClassifier.from_pretrained(result.model_dir, max_length=args.max_length)
+    report = classifier.evaluate(test[0], test[1], batch_size=64)
+    return {
+        "seconds": seconds,
+        "accuracy": report["accuracy"],
+        "steps": result.train_result.global_step,
+    }
+
+
+def run_transformers(args, train, test, workdir: Path) -> dict:
+    import transformers
+    from transformers import (
+        BertForSequenceClassification,
+        BertTokenizerFast,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    transformers.logging.set_verbosity_error()
+    labels = sorted(set(train[1]))
+    label2id = {label: i for i, label in enumerate(labels)}
+    tokenizer = BertTokenizerFast.from_pretrained(args.model_folder)
+    model = BertForSequenceClassification.from_pretrained(
+        args.model_folder,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id=label2id,
+    )
+    encoded = tokenizer(train[0], truncation=True, max_length=args.max_length)
+    dataset = [
+        {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": label2id[y]}
+        for ids, types, mask, y in zip(
+            encoded["input_ids"],
+            encoded["token_type_ids"],
+            encoded["attention_mask"],
+            train[1],
+            strict=True,
+        )
+    ]
+    training_args = TrainingArguments(
+        output_dir=str(workdir / "hf-run"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        num_train_epochs=args.epochs,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        seed=args.seed,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10,
+        bf16=args.hf_bf16,
+        group_by_length=args.hf_group_by_length,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
+    start = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - start
+
+    model.eval()
+    correct = 0
+    order = sorted(range(len(test[0])), key=lambda i: len(test[0][i]))
+    with torch.inference_mode():
+        for begin in range(0, len(order), 64):
+            rows = order[begin : begin + 64]
+            batch = tokenizer(
+                [test[0][i] for i in rows],
+                truncation=True,
+                max_length=args.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            predicted = model(**batch).logits.argmax(-1).tolist()
+            correct += sum(labels[p] == test[1][i] for p, i in zip(predicted, rows, strict=True))
+    return {"seconds": seconds, "accuracy": correct / len(test[0]), "steps": output.global_step}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data/sentiment-rt", help="train/test CSVs")
+    parser.add_argument("--model", default="minilm", help="bertkit model name or folder")
+    parser.add_argument("--train-rows", type=int, default=None, help="seeded subset of train")
+    parser.add_argument("--test-rows", type=int, default=None)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--bertkit-precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--hf-bf16", action="store_true", help="bf16 autocast for transformers")
+    parser.add_argument("--hf-group-by-length", action="store_true")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=["bertkit", "transformers"], default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from bertkit.hub import resolve_model
+
+    args.model_folder = str(resolve_model(args.model))
+    data = Path(args.data)
+    train = subset(*read_split(data, "train"), args.train_rows, args.seed)
+    test = subset(*read_split(data, "test"), args.test_rows, args.seed)
+    print(
+        f"budget: {len(train[0])} train rows, {args.epochs:g} epoch(s), batch {args.batch_size}, "
+        f"lr {args.lr}, warmup {args.warmup_ratio}, max length {args.max_length}, seed "
+        f"{args.seed}; test rows {len(test[0])}; torch threads {torch.get_num_threads()}; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bench-classify-") as tmp:
+        workdir = Path(tmp)
+        train_file = workdir / "train.csv"
+        with open(train_file, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(*train, strict=True))
+        results = {}
+        if args.only in (None, "bertkit"):
+            results["bertkit"] = run_bertkit(args, train_file, test, workdir)
+            print(f"bertkit:      {results['bertkit']}", flush=True)
+        if args.only in (None, "transformers"):
+            results["transformers"] = run_transformers(args, train, test, workdir)
+            print(f"transformers: {results['transformers']}", flush=True)
+
+    print(f"{'':14}{'train s':>9}{'steps':>7}{'test acc':>10}")
+    for name, result in results.items():
+        print(f"{name:14}{result['seconds']:9.1f}{result['steps']:7d}{result['accuracy']:10.4f}")
+    if len(results) == 2:
+        speedup = results["transformers"]["seconds"] / results["bertkit"]["seconds"]
+        delta = results["bertkit"]["accuracy"] - results["transformers"]["accuracy"]
+        print(
+            f"training speed-up (transformers time / bertkit time): {speedup:.2f}x; "
+            f"accuracy difference (bertkit - transformers): {delta:+.4f}"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Reading labelled files, label sets, batching and metrics for text classification."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from bertkit.datasets import _build_rotten_tomatoes, split_of
+from bertkit.errors import InputError
+from bertkit.tasks.classification.data import (
+    EncodedExamples,
+    LengthGroupedBatches,
+    balanced_class_weights,
+    collate,
+    label_ids,
+    label_set,
+    load_labelled,
+)
+from bertkit.tasks.classification.evaluate import classification_report, format_report
+
+ROWS = [
+    ("a good movie", "it was new", "positive"),
+    ("the bad dog", "in london", "negative"),
+    ("very good", "new york city", "positive"),
+]
+
+
+def write_csv(path, rows, header=("text", "pair", "label"), delimiter=","):
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return str(path)
+
+
+def test_csv_tsv_and_jsonl_read_the_same(tmp_path):
+    csv_file = write_csv(tmp_path / "d.csv", ROWS)
+    tsv_file = write_csv(tmp_path / "d.tsv", ROWS, delimiter="\t")
+    jsonl_file = write_jsonl(
+        tmp_path / "d.jsonl", [{"text": t, "pair": p, "label": y} for t, p, y in ROWS]
+    )
+    results = [load_labelled(f, pair_column="pair") for f in (csv_file, tsv_file, jsonl_file)]
+    for data in results:
+        assert data.texts == [row[0] for row in ROWS]
+        assert data.pairs == [row[1] for row in ROWS]
+        assert data.labels == [row[2] for row in ROWS]
+    assert results[0].lines == [2, 3, 4]
+    assert results[2].lines == [1, 2, 3]
+
+
+def test_quoted_multiline_csv_keeps_line_numbers(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\n"two\nlines",a\nnext,b\n', encoding="utf-8")
+    data = load_labelled(str(path))
+    assert data.texts == ["two\nlines", "next"]
+    assert data.lines == [2, 4]
+
+
+def test_missing_label_column_names_file_line_and_columns(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [r[:2] for r in ROWS], header=("text", "pair"))
+    with pytest.raises(InputError, match=r"d\.csv, line 2: no column 'label' \(columns: 'text'"):
+        load_labelled(path)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"text,label\nfine,a\ncaf\xe9 bad,b\n")
+    with pytest.raises(InputError, match=r"not UTF-8 text: byte 0xe9 on line 3"):
+        load_labelled(str(path))
+
+
+def test_empty_text_rows_are_skipped_and_reported(tmp_path):
+    path = write_csv(
+        tmp_path / "d.csv",
+        [("good", "a"), ("  ", "b"), ("bad", "b"), ("", "a")],
+        header=("text", "label"),
+    )
+    data = load_labelled(path)
+    assert data.texts == ["good", "bad"]
+    assert data.skipped_lines == [3, 5]
+
+
+def test_one_class_is_refused(tmp_path):
+    path = write_csv(
+        tmp_path / "d.csv", [("good", "pos"), ("fine", "pos")], header=("text", "label")
+    )
+    with pytest.raises(InputError, match=r"only one class \('pos', 2 rows\)"):
+        label_set(load_labelled(path))
+
+
+def test_integer_labels_sort_numerically_and_match_across_formats(tmp_path):
+    records = [{"text": f"t{i}", "label": label} for i, label in enumerate([10, 2, 1, 2.0])]
+    data = load_labelled(write_jsonl(tmp_path / "d.jsonl", records))
+    assert label_set(data) == ["1", "2", "10"]
+    csv_data = load_labelled(write_csv(tmp_path / "d.csv", [("x", "2")], header=("text", "label")))
+    assert label_ids(csv_data, {"1": 0, "2": 1, "10": 2}) == [1]
+
+
+def test_unseen_label_names_label_and_line(tmp_path):
+    data = load_labelled(
+        write_csv(tmp_path / "d.csv", [("x", "a"), ("y", "zzz")], header=("text", "label"))
+    )
+    with pytest.raises(InputError, match=r"line 3: label 'zzz' was not seen in training"):
+        label_ids(data, {"a": 0, "b": 1})
+
+
+def test_bad_json_line_and_unknown_extension(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{oops\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 2: not valid JSON"):
+        load_labelled(str(path))
+    with pytest.raises(InputError, match=r"--format"):
+        load_labelled(str(tmp_path / "d.parquet"))
+
+
+def test_balanced_class_weights_follow_inverse_frequency():
+    weights = balanced_class_weights([0, 0, 0, 1], 2)
+    assert torch.allclose(weights, torch.tensor([4 / (2 * 3), 4 / (2 * 1)]))
+
+
+def test_length_grouped_batches_cover_every_row_once_with_less_padding(tiny_tokenizer, tmp_path):
+    rng = random.Random(1)
+    words = ["good", "bad", "movie", "the", "dog", "very"]
+    rows = [
+        (" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))), "a") for _ in range(300)
+    ]
+    data = load_labelled(write_csv(tmp_path / "d.csv", rows, header=("text", "label")))
+    examples = EncodedExamples(tiny_tokenizer, data, [0] * len(data), max_length=64)
+    grouped = LengthGroupedBatches(examples, batch_size=16, seed=0, group_batches=4)
+    seen = sorted(row for batch in grouped.batches for row in batch)
+    assert seen == list(range(len(examples)))
+    lengths = examples.lengths()
+
+    def padded_tokens(batches):
+        return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+
+    order = list(range(len(examples)))
+    random.Random(0).shuffle(order)
+    random_batches = [order[i : i + 16] for i in range(0, len(order), 16)]
+    assert padded_tokens(grouped.batches) < 0.8 * padded_tokens(random_batches)
+
+    batch = collate([grouped[0]], tiny_tokenizer.pad_token_id)
+    width = max(lengths[i] for i in grouped.batches[0])
+    assert batch["input_ids"].shape == (len(grouped.batches[0]), width)
+    assert batch["attention_mask"].sum().item() == sum(lengths[i] for i in grouped.batches[0])
+
+
+def test_classification_report_matches_hand_computed_values():
+    gold = [0, 0, 0, 1, 1, 2]
+    predicted = [0, 0, 1, 1, 0, 1]
+    report = classification_report(gold, predicted, ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(3 / 6)
+    assert report["confusion_matrix"] == [[2, 1, 0], [1, 1, 0], [0, 1, 0]]
+    # a: P 2/3 R 2/3; b: P 1/3 R 1/2; c: never predicted -> 0.
+    f1_b = 2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2)
+    assert report["per_class"]["a"]["f1"] == pytest.approx(2 / 3)
+    assert report["per_class"]["b"]["precision"] == pytest.approx(1 / 3)
+    assert report["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["macro_f1"] == pytest.approx((2 / 3 + f1_b + 0) / 3)
+    text = format_report(report)
+    assert "accuracy  0.5000" in text and "confusion matrix" in text
+
+
+def test_classification_report_agrees_with_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    gold, predicted = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    report = classification_report(gold, predicted, ["w", "x", "y", "z"])
+    assert report["macro_f1"] == pytest.approx(metrics.f1_score(gold, predicted, average="macro"))
+    assert report["confusion_matrix"] == metrics.confusion_matrix(gold, predicted).tolist()
+
+
+def test_rotten_tomatoes_build_follows_the_split_rule(tmp_path):
+    rows = [("plot", "a synopsis")] + [
+        ("fresh" if i % 3 else "rotten", f" review {i} ") for i in range(25)
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["category", "text", "movie_name", "has_plot_and_reviews"])
+    writer.writerows([(category, text, "m", "True") for category, text in rows])
+    raw = tmp_path / "rt.csv.bz2"
+    raw.write_bytes(bz2.compress(buffer.getvalue().encode("utf-8")))
+    splits = _build_rotten_tomatoes(raw)
+    assert [len(splits[name]) for name in ("train", "dev", "test")] == [19, 3, 3]
+    assert splits["test"][0] == {"text": "review 0", "label": "negative"}
+    assert splits["dev"][0] == {"text": "review 1", "label": "positive"}
+    assert [split_of(i) for i in (0, 1, 2, 10, 11, 19)] == [
+        "test",
+        "dev",
+        "train",
+        "test",
+        "dev",
+        "train",
+    ]
