@@ -1,0 +1,141 @@
+"""WordPiece vocabulary training and fill-mask on bertkit and Hugging Face folders."""
+
+import json
+
+import pytest
+import torch
+
+from bertkit.cli import main
+from bertkit.errors import InputError
+from bertkit.fill_mask import fill_mask, load_fill_mask_model
+from bertkit.tokenization import Tokenizer
+
+torch.set_num_threads(1)
+
+
+def test_tokenizer_train_cli_cased_and_uncased(tmp_path, corpus_file, capsys):
+    for case, flag in (("uncased", "--uncased"), ("cased", "--cased")):
+        out = tmp_path / case
+        code = main(
+            [
+                "tokenizer",
+                "train",
+                "--corpus",
+                str(corpus_file),
+                "--vocab-size",
+                "120",
+                "--out",
+                str(out),
+                flag,
+            ]
+        )
+        assert code == 0
+        vocab = (out / "vocab.txt").read_text().splitlines()
+        assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert len(vocab) <= 120 and any(t.startswith("##") for t in vocab)
+        tokenizer = Tokenizer.from_pretrained(out)
+        tokens = tokenizer.tokenize("The Cat")
+        assert (tokens[0] == "the") == (case == "uncased"), tokens
+        settings = json.loads((out / "tokenizer_config.json").read_text())
+        assert settings["do_lower_case"] == (case == "uncased")
+
+
+def test_trained_vocabulary_loads_in_hugging_face(tmp_path, corpus_file):
+    transformers = pytest.importorskip("transformers")
+    assert (
+        main(
+            [
+                "tokenizer",
+                "train",
+                "--corpus",
+                str(corpus_file),
+                "--vocab-size",
+                "150",
+                "--out",
+                str(tmp_path / "tok"),
+            ]
+        )
+        == 0
+    )
+    ours = Tokenizer.from_pretrained(tmp_path / "tok")
+    theirs = transformers.BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+    text = "The zookeeper reconsidered [MASK] boats, quizzically."
+    assert ours(text)["input_ids"] == theirs(text)["input_ids"]
+    assert theirs.mask_token_id == ours.mask_token_id == 4
+
+
+def test_empty_corpus_for_vocabulary_is_an_error(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    code = main(
+        [
+            "tokenizer",
+            "train",
+            "--corpus",
+            str(empty),
+            "--vocab-size",
+            "100",
+            "--out",
+            str(tmp_path / "tok"),
+        ]
+    )
+    assert code == 2 and "no text" in capsys.readouterr().err
+    assert not (tmp_path / "tok").exists()
+
+
+@pytest.fixture(scope="module")
+def hf_masked_lm(tmp_path_factory, tokenizer_dir):
+    """A random Hugging Face BertForMaskedLM folder with our trained vocabulary."""
+    transformers = pytest.importorskip("transformers")
+    tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
+    config = transformers.BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    model = transformers.BertForMaskedLM(config).eval()
+    with torch.no_grad():
+        model.cls.predictions.bias.normal_()  # make the head bias matter
+    folder = tmp_path_factory.mktemp("hf-mlm")
+    model.save_pretrained(str(folder))
+    tokenizer.save(folder)
+    return model, folder
+
+
+def test_fill_mask_matches_hugging_face(hf_masked_lm):
+    reference, folder = hf_masked_lm
+    model, tokenizer = load_fill_mask_model(folder)
+    texts = ["the cat [MASK] the river.", "a [MASK] followed the [MASK] boat again."]
+    results = fill_mask(model, tokenizer, texts, top_k=4)
+    assert [len(masks) for masks in results] == [1, 2]
+    for text, masks in zip(texts, results, strict=True):
+        encoded = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            logits = reference(**encoded).logits[0]
+        positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
+        for fillers, position in zip(masks, positions.tolist(), strict=True):
+            expected = logits[position].softmax(-1).topk(4)
+            assert [f.token_id for f in fillers] == expected.indices.tolist()
+            got = torch.tensor([f.probability for f in fillers])
+            torch.testing.assert_close(got, expected.values, rtol=1e-4, atol=1e-6)
+            assert "[MASK]" not in fillers[0].sequence or len(masks) > 1
+
+
+def test_fill_mask_cli_prints_fillers(hf_masked_lm, capsys):
+    _, folder = hf_masked_lm
+    assert (
+        main(["fill-mask", str(folder), "the cat [MASK] the river.", "--top-k", "2", "--json"]) == 0
+    )
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["masks"]) == 1 and len(record["masks"][0]) == 2
+    assert main(["fill-mask", str(folder), "no mask here"]) == 2
+    assert "has no [MASK]" in capsys.readouterr().err
+
+
+def test_model_without_mlm_head_is_refused(make_tiny_folder):
+    with pytest.raises(InputError, match="no masked-language-model head"):
+        load_fill_mask_model(make_tiny_folder("encoder"))
