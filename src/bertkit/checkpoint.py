@@ -177,7 +177,10 @@ def load_state_into(
             logger.warning(
                 "%s: head weight %s has shape %s, the model needs %s (another label set?): "
                 "it is initialised anew",
-                source, name, tuple(tensor.shape), tuple(expected[name].shape),
+                source,
+                name,
+                tuple(tensor.shape),
+                tuple(expected[name].shape),
             )
             del state[name]
             continue
@@ -209,8 +212,12 @@ def load_state_into(
             "%s has no trained %s: it is initialised randomly; train it before use", source, head
         )
     if report.unexpected:
-        logger.info("%s: ignored %d weight(s) this model has no place for: %s", source,
-                    len(report.unexpected), ", ".join(report.unexpected[:8]))
+        logger.info(
+            "%s: ignored %d weight(s) this model has no place for: %s",
+            source,
+            len(report.unexpected),
+            ", ".join(report.unexpected[:8]),
+        )
     return report
 
 

@@ -65,10 +65,19 @@ class BertConfig:
                 raise ConfigError(f"config field {spec.name!r} must be an integer, got {value!r}")
             if expected is int:
                 setattr(self, spec.name, int(value))
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"config field {name!r} must be positive, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"config field {name!r} must be positive, got {getattr(self, name)}"
+                )
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"hidden_size ({self.hidden_size}) is not a multiple of "
@@ -81,7 +90,9 @@ class BertConfig:
             )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"config field {name!r} must be in [0, 1), got {getattr(self, name)}")
+                raise ConfigError(
+                    f"config field {name!r} must be in [0, 1), got {getattr(self, name)}"
+                )
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"pad_token_id {self.pad_token_id} is outside the vocabulary")
         if not self.layer_norm_eps > 0 or not self.initializer_range >= 0:
@@ -90,7 +101,9 @@ class BertConfig:
         if rate is not None and (
             isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1
         ):
-            raise ConfigError(f"config field 'classifier_dropout' must be null or in [0, 1), got {rate!r}")
+            raise ConfigError(
+                f"config field 'classifier_dropout' must be null or in [0, 1), got {rate!r}"
+            )
         self._normalise_labels()
 
     def _normalise_labels(self) -> None:
@@ -165,7 +178,9 @@ def _check_supported(extra: dict[str, Any]) -> None:
     if architectures is not None and (
         not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures)
     ):
-        raise ConfigError(f"config field 'architectures' must be a list of names, got {architectures!r}")
+        raise ConfigError(
+            f"config field 'architectures' must be a list of names, got {architectures!r}"
+        )
     model_type = extra.get("model_type", "bert")
     if model_type not in ("bert", None):
         raise ConfigError(f"model_type {model_type!r} is not BERT; bertkit loads BERT models only")
@@ -175,4 +190,6 @@ def _check_supported(extra: dict[str, Any]) -> None:
             f"position_embedding_type {position_type!r} is not supported; only 'absolute' is"
         )
     if extra.get("is_decoder") or extra.get("add_cross_attention"):
-        raise ConfigError("decoder BERT configs (is_decoder / add_cross_attention) are not supported")
+        raise ConfigError(
+            "decoder BERT configs (is_decoder / add_cross_attention) are not supported"
+        )

@@ -63,8 +63,15 @@ class SentenceEncoder:
             return list(vectors.cpu().numpy())
 
         rows = run_batched(
-            self.model, self.tokenizer, texts, pool, batch_size=batch_size,
-            max_length=max_length, truncate=truncate, precision=precision, progress=progress,
+            self.model,
+            self.tokenizer,
+            texts,
+            pool,
+            batch_size=batch_size,
+            max_length=max_length,
+            truncate=truncate,
+            precision=precision,
+            progress=progress,
         )
         return np.stack(rows).astype(np.float32)
 

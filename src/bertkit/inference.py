@@ -72,10 +72,16 @@ def run_batched(
     Without `truncate`, a text longer than the model's positions raises an InputError naming
     the limit. `progress(n)` is called after each batch with the number of texts done.
     """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
     limit = model.config.max_position_embeddings
     max_length = min(max_length or limit, limit)
-    encoded = tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None,
-                        truncation=truncate, max_length=max_length if truncate else None)
+    encoded = tokenizer(
+        list(texts),
+        list(text_pairs) if text_pairs is not None else None,
+        truncation=truncate,
+        max_length=max_length if truncate else None,
+    )
     lengths = [len(ids) for ids in encoded["input_ids"]]
     too_long = [index for index, length in enumerate(lengths) if length > limit]
     if too_long:
@@ -90,7 +96,7 @@ def run_batched(
         for batch_indices in length_sorted_batches(lengths, batch_size):
             batch = _pad_batch(encoded, batch_indices, tokenizer.pad_token_id, device)
             output = model(**batch)
-            for index, value in zip(batch_indices, reduce(output, batch)):
+            for index, value in zip(batch_indices, reduce(output, batch), strict=True):
                 results[index] = value
             if progress is not None:
                 progress(len(batch_indices))

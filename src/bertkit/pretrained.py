@@ -43,5 +43,7 @@ def check_vocabulary(tokenizer: Tokenizer, config: BertConfig, source: str = "mo
     if needed_rows < config.vocab_size:
         logger.debug(
             "%s: tokenizer has %d tokens, embedding %d rows (padded vocabulary)",
-            source, needed_rows, config.vocab_size,
+            source,
+            needed_rows,
+            config.vocab_size,
         )

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tokenizers import AddedToken, Tokenizer as RustTokenizer
-from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as RustTokenizer
 
 from bertkit.errors import InputError
 from bertkit.io_utils import atomic_write_file
@@ -88,7 +88,9 @@ class Tokenizer:
             try:
                 backend = RustTokenizer.from_file(str(folder / "tokenizer.json"))
             except Exception as error:  # noqa: BLE001 - the Rust side raises plain Exception
-                raise InputError(f"{folder / 'tokenizer.json'} is not a valid tokenizer: {error}") from None
+                raise InputError(
+                    f"{folder / 'tokenizer.json'} is not a valid tokenizer: {error}"
+                ) from None
             lowercase = _apply_normaliser_settings(backend, settings)
             return cls(backend, max_length, lowercase)
         if (folder / "vocab.txt").is_file():
@@ -117,7 +119,9 @@ class Tokenizer:
         try:
             lines = vocab_file.read_text(encoding="utf-8").split("\n")
         except UnicodeDecodeError:
-            raise InputError(f"{vocab_file} is not UTF-8 text; expected one token per line") from None
+            raise InputError(
+                f"{vocab_file} is not UTF-8 text; expected one token per line"
+            ) from None
         if lines and lines[-1] == "":
             lines.pop()
         vocab = {token: index for index, token in enumerate(lines)}
@@ -192,7 +196,7 @@ class Tokenizer:
         strategy = _truncation_strategy(truncation)
         if strategy and max_length is None:
             max_length = self.model_max_length
-        inputs = list(zip(batch, pairs)) if pairs is not None else batch
+        inputs = list(zip(batch, pairs, strict=True)) if pairs is not None else batch
         with self._lock:
             try:
                 self._configure(strategy, max_length, stride, padding, pad_to_multiple_of)
@@ -244,7 +248,9 @@ class Tokenizer:
                 pad_to_multiple_of=pad_to_multiple_of,
             )
         elif padding not in (False, None, "do_not_pad"):
-            raise InputError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
+            raise InputError(
+                f"padding must be False, True, 'longest' or 'max_length', got {padding!r}"
+            )
 
     # ---- saving ---------------------------------------------------------------------------
 
@@ -267,7 +273,10 @@ class Tokenizer:
         if normaliser.get("type") == "BertNormalizer":
             settings["strip_accents"] = normaliser.get("strip_accents")
             settings["tokenize_chinese_chars"] = normaliser.get("handle_chinese_chars", True)
-        for name, data in (("tokenizer_config.json", settings), ("special_tokens_map.json", SPECIAL_TOKENS)):
+        for name, data in (
+            ("tokenizer_config.json", settings),
+            ("special_tokens_map.json", SPECIAL_TOKENS),
+        ):
             with atomic_write_file(folder / name, encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
 
@@ -279,7 +288,9 @@ def build_backend(
     tokenize_chinese_chars: bool = True,
 ) -> RustTokenizer:
     """The standard BERT pipeline around a WordPiece vocabulary."""
-    backend = RustTokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    backend = RustTokenizer(
+        models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100)
+    )
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True,
         handle_chinese_chars=tokenize_chinese_chars,
@@ -289,7 +300,9 @@ def build_backend(
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix="##")
     present = [token for token in SPECIAL_TOKENS.values() if token in vocab]
-    backend.add_special_tokens([AddedToken(token, normalized=False, special=True) for token in present])
+    backend.add_special_tokens(
+        [AddedToken(token, normalized=False, special=True) for token in present]
+    )
     if "[CLS]" in vocab and "[SEP]" in vocab:
         backend.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",

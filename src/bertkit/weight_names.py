@@ -32,7 +32,9 @@ HEAD_NAMES = [
     ("span_head.{p}", "qa_outputs.{p}"),
 ]
 QKV_NAME = "encoder.layers.{i}.attention.qkv.{p}"
-HF_QKV_NAMES = [f"encoder.layer.{{i}}.attention.self.{part}.{{p}}" for part in ("query", "key", "value")]
+HF_QKV_NAMES = [
+    f"encoder.layer.{{i}}.attention.self.{part}.{{p}}" for part in ("query", "key", "value")
+]
 
 # Checkpoint entries that carry no information for bertkit: buffers, tied copies, old aliases.
 IGNORED_HF_NAMES = [
@@ -114,7 +116,7 @@ def to_hf(state: dict[str, torch.Tensor], with_prefix: bool) -> dict[str, torch.
             plain = name.removeprefix("bert.")
             qkv = _pattern(QKV_NAME).match(plain)
             if qkv:
-                for template, part in zip(HF_QKV_NAMES, tensor.chunk(3, dim=0)):
+                for template, part in zip(HF_QKV_NAMES, tensor.chunk(3, dim=0), strict=True):
                     theirs[prefix + template.format(**qkv.groupdict())] = part.contiguous()
                 continue
             hf_name = _rename(plain, ENCODER_NAMES, forward=False)

@@ -39,10 +39,13 @@ def classifier_folder(make_tiny_folder, tmp_path):
 
 def test_with_and_without_bert_prefix_load_the_same(classifier_folder, tiny_tokenizer):
     prefixed, _ = load_model(classifier_folder, "sequence-classification")
-    rewrite_weights(classifier_folder,
-                    lambda state: {name.removeprefix("bert."): t for name, t in state.items()})
-    assert not any(name.startswith("bert.") for name in load_file(classifier_folder /
-                                                                  "model.safetensors"))
+    rewrite_weights(
+        classifier_folder,
+        lambda state: {name.removeprefix("bert."): t for name, t in state.items()},
+    )
+    assert not any(
+        name.startswith("bert.") for name in load_file(classifier_folder / "model.safetensors")
+    )
     plain, report = load_model(classifier_folder, "sequence-classification")
     assert report.initialised_heads == [] and report.unexpected == []
     assert torch.equal(hidden_of(prefixed, tiny_tokenizer), hidden_of(plain, tiny_tokenizer))
@@ -53,8 +56,12 @@ def test_tensorflow_era_gamma_beta_names_load(classifier_folder, tiny_tokenizer)
     original, _ = load_model(classifier_folder, "sequence-classification")
 
     def rename(state):
-        return {name.replace("LayerNorm.weight", "LayerNorm.gamma")
-                .replace("LayerNorm.bias", "LayerNorm.beta"): t for name, t in state.items()}
+        return {
+            name.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+                "LayerNorm.bias", "LayerNorm.beta"
+            ): t
+            for name, t in state.items()
+        }
 
     rewrite_weights(classifier_folder, rename)
     renamed, report = load_model(classifier_folder, "sequence-classification")
@@ -77,15 +84,18 @@ def test_masked_lm_checkpoint_feeds_a_classifier_with_a_new_pooler(make_tiny_fol
     model, report = load_model(folder, "sequence-classification", labels=["x", "y"])
     assert report.initialised_heads == ["pooler", "classifier"]
     assert report.missing_encoder == []
-    assert sorted(report.unexpected) == ["mlm_head.bias", "mlm_head.norm.bias",
-                                         "mlm_head.norm.weight", "mlm_head.transform.bias",
-                                         "mlm_head.transform.weight"]
+    assert sorted(report.unexpected) == [
+        "mlm_head.bias",
+        "mlm_head.norm.bias",
+        "mlm_head.norm.weight",
+        "mlm_head.transform.bias",
+        "mlm_head.transform.weight",
+    ]
     assert float(model.bert.pooler.dense.bias.abs().max()) == 0.0  # freshly initialised
 
 
 def test_head_for_another_label_set_is_reinitialised(classifier_folder):
-    model, report = load_model(classifier_folder, "sequence-classification",
-                               labels=["a", "b", "c"])
+    model, report = load_model(classifier_folder, "sequence-classification", labels=["a", "b", "c"])
     assert report.initialised_heads == ["classifier"]
     assert model.config.id2label == {0: "a", 1: "b", 2: "c"}
     same, report = load_model(classifier_folder, "sequence-classification")
@@ -93,13 +103,17 @@ def test_head_for_another_label_set_is_reinitialised(classifier_folder):
 
 
 def test_missing_encoder_weight_is_an_error_unless_allowed(classifier_folder):
-    rewrite_weights(classifier_folder, lambda state: {
-        name: t for name, t in state.items() if "layer.1.output.dense" not in name})
+    rewrite_weights(
+        classifier_folder,
+        lambda state: {name: t for name, t in state.items() if "layer.1.output.dense" not in name},
+    )
     with pytest.raises(CheckpointError, match=r"lacks 2 encoder weight\(s\).*ffn.down"):
         load_model(classifier_folder, "sequence-classification")
     model, report = load_model(classifier_folder, "sequence-classification", allow_missing=True)
-    assert report.missing_encoder == ["bert.encoder.layers.1.ffn.down.weight",
-                                      "bert.encoder.layers.1.ffn.down.bias"]
+    assert report.missing_encoder == [
+        "bert.encoder.layers.1.ffn.down.weight",
+        "bert.encoder.layers.1.ffn.down.bias",
+    ]
 
 
 def test_weights_that_contradict_the_config_are_an_error(classifier_folder):
@@ -110,8 +124,9 @@ def test_weights_that_contradict_the_config_are_an_error(classifier_folder):
         load_model(classifier_folder, "sequence-classification")
 
 
-def test_untied_masked_lm_decoder_is_refused_and_decoder_bias_alias_is_read(make_tiny_folder,
-                                                                            tmp_path):
+def test_untied_masked_lm_decoder_is_refused_and_decoder_bias_alias_is_read(
+    make_tiny_folder, tmp_path
+):
     folder = tmp_path / "mlm"
     shutil.copytree(make_tiny_folder("masked-lm", seed=4), folder)
     original, _ = load_model(folder, "masked-lm")
@@ -119,8 +134,9 @@ def test_untied_masked_lm_decoder_is_refused_and_decoder_bias_alias_is_read(make
     def old_layout(state):  # bias only under the decoder's name, decoder weight stored tied
         state = dict(state)
         state["cls.predictions.decoder.bias"] = state.pop("cls.predictions.bias")
-        state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"
-                                                        ].clone()
+        state["cls.predictions.decoder.weight"] = state[
+            "bert.embeddings.word_embeddings.weight"
+        ].clone()
         return state
 
     rewrite_weights(folder, old_layout)
@@ -143,8 +159,10 @@ def test_sharded_safetensors_load(classifier_folder, tiny_tokenizer):
     whole, _ = load_model(classifier_folder, "sequence-classification")
     state = load_file(classifier_folder / "model.safetensors")
     names = sorted(state)
-    shards = {"model-00001-of-00002.safetensors": names[::2],
-              "model-00002-of-00002.safetensors": names[1::2]}
+    shards = {
+        "model-00001-of-00002.safetensors": names[::2],
+        "model-00002-of-00002.safetensors": names[1::2],
+    }
     for shard, shard_names in shards.items():
         save_file({name: state[name] for name in shard_names}, str(classifier_folder / shard))
     weight_map = {name: shard for shard, shard_names in shards.items() for name in shard_names}
@@ -245,8 +263,13 @@ def test_vocabulary_larger_than_the_embedding_is_refused(tiny_folder, tiny_vocab
 def test_save_writes_a_complete_readable_folder(make_tiny_folder):
     folder = make_tiny_folder("question-answering")
     assert sorted(path.name for path in folder.iterdir()) == [
-        "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
-        "tokenizer_config.json", "vocab.txt"]
+        "config.json",
+        "model.safetensors",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ]
     config = json.loads((folder / "config.json").read_text())
     assert config["architectures"] == ["BertForQuestionAnswering"]
     mode = stat.S_IMODE(folder.stat().st_mode)
@@ -265,8 +288,9 @@ def snapshot(folder) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("failure_point", ["weights", "tokenizer"])
-def test_failed_save_leaves_the_old_folder_intact(classifier_folder, tiny_tokenizer,
-                                                  monkeypatch, failure_point):
+def test_failed_save_leaves_the_old_folder_intact(
+    classifier_folder, tiny_tokenizer, monkeypatch, failure_point
+):
     before = snapshot(classifier_folder)
     model, _ = load_model(classifier_folder, "sequence-classification")
     with torch.no_grad():

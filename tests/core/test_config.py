@@ -64,28 +64,31 @@ def test_with_labels_does_not_share_extra():
     assert base.extra["bertkit_task"] == "ner" and base.id2label is None
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("hidden_size", "384", "'hidden_size' must be a number"),
-    ("hidden_size", 38.5, "'hidden_size' must be an integer"),
-    ("num_hidden_layers", True, "'num_hidden_layers' must be a number"),
-    ("num_hidden_layers", None, "'num_hidden_layers' must be a number"),
-    ("vocab_size", 0, "'vocab_size' must be positive"),
-    ("num_attention_heads", 5, "not a multiple of num_attention_heads"),
-    ("hidden_dropout_prob", 1.5, "'hidden_dropout_prob' must be in"),
-    ("hidden_act", "mish", "hidden_act 'mish' is not supported"),
-    ("hidden_act", 3, "hidden_act 3 is not supported"),
-    ("layer_norm_eps", -1.0, "'layer_norm_eps'"),
-    ("classifier_dropout", "high", "'classifier_dropout'"),
-    ("id2label", ["a", "b"], "'id2label' / 'label2id'"),
-    ("id2label", {"zero": "a"}, "'id2label' / 'label2id'"),
-    ("label2id", ["a"], "'id2label' / 'label2id'"),
-    ("id2label", {"0": "a", "2": "b"}, "ids must be 0..N-1"),
-    ("pad_token_id", 40000, "pad_token_id 40000 is outside"),
-    ("model_type", "roberta", "not BERT"),
-    ("position_embedding_type", "relative_key", "only 'absolute'"),
-    ("is_decoder", True, "decoder BERT configs"),
-    ("architectures", "BertModel", "'architectures' must be a list"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("hidden_size", "384", "'hidden_size' must be a number"),
+        ("hidden_size", 38.5, "'hidden_size' must be an integer"),
+        ("num_hidden_layers", True, "'num_hidden_layers' must be a number"),
+        ("num_hidden_layers", None, "'num_hidden_layers' must be a number"),
+        ("vocab_size", 0, "'vocab_size' must be positive"),
+        ("num_attention_heads", 5, "not a multiple of num_attention_heads"),
+        ("hidden_dropout_prob", 1.5, "'hidden_dropout_prob' must be in"),
+        ("hidden_act", "mish", "hidden_act 'mish' is not supported"),
+        ("hidden_act", 3, "hidden_act 3 is not supported"),
+        ("layer_norm_eps", -1.0, "'layer_norm_eps'"),
+        ("classifier_dropout", "high", "'classifier_dropout'"),
+        ("id2label", ["a", "b"], "'id2label' / 'label2id'"),
+        ("id2label", {"zero": "a"}, "'id2label' / 'label2id'"),
+        ("label2id", ["a"], "'id2label' / 'label2id'"),
+        ("id2label", {"0": "a", "2": "b"}, "ids must be 0..N-1"),
+        ("pad_token_id", 40000, "pad_token_id 40000 is outside"),
+        ("model_type", "roberta", "not BERT"),
+        ("position_embedding_type", "relative_key", "only 'absolute'"),
+        ("is_decoder", True, "decoder BERT configs"),
+        ("architectures", "BertModel", "'architectures' must be a list"),
+    ],
+)
 def test_wrong_values_name_the_field(tmp_path, key, value, message):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(MINILM_LIKE | {key: value}))

@@ -41,7 +41,9 @@ def outputs(model, batch, names) -> dict[str, torch.Tensor]:
     for name in names:
         value = getattr(result, name)
         # Per-token outputs are compared on real tokens; padded positions are never read.
-        compared[name] = value[real] if value.dim() >= 2 and value.shape[:2] == real.shape else value
+        compared[name] = (
+            value[real] if value.dim() >= 2 and value.shape[:2] == real.shape else value
+        )
     return compared
 
 
@@ -70,7 +72,10 @@ def test_bertkit_folder_loads_in_transformers(task, make_tiny_folder, tiny_token
     reference_tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
     reference_batch = reference_tokenizer(
         ["the quick brown fox jumps", "hello", "paris in the city"],
-        ["over the lazy dog", "world is good", "new york"], padding=True, return_tensors="pt")
+        ["over the lazy dog", "world is good", "new york"],
+        padding=True,
+        return_tensors="pt",
+    )
     for key in batch:
         assert torch.equal(batch[key], reference_batch[key])
 
@@ -79,8 +84,12 @@ def test_bertkit_folder_loads_in_transformers(task, make_tiny_folder, tiny_token
 def test_transformers_folder_loads_in_bertkit(task, tiny_config, tiny_tokenizer, tmp_path):
     hf_name, names = TASKS[task]
     hf_config = transformers.BertConfig(
-        vocab_size=tiny_config.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
+        vocab_size=tiny_config.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
         id2label=dict(enumerate(LABELS)) if "classification" in task else None,
     )
     torch.manual_seed(2)
@@ -107,9 +116,15 @@ def test_transformers_folder_loads_in_bertkit(task, tiny_config, tiny_tokenizer,
 
 def test_config_keys_survive_the_round_trip(tmp_path, tiny_config, tiny_tokenizer):
     hf_config = transformers.BertConfig(
-        vocab_size=tiny_config.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
-        hidden_act="gelu_new", layer_norm_eps=1e-7, classifier_dropout=0.25,
+        vocab_size=tiny_config.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        hidden_act="gelu_new",
+        layer_norm_eps=1e-7,
+        classifier_dropout=0.25,
         id2label={0: "B-PER", 1: "I-PER", 2: "O"},
     )
     transformers.BertForTokenClassification(hf_config).save_pretrained(tmp_path / "hf")
@@ -117,8 +132,16 @@ def test_config_keys_survive_the_round_trip(tmp_path, tiny_config, tiny_tokenize
     save_model(ours, tmp_path / "bk", tiny_tokenizer)
     original = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
     reloaded = transformers.AutoConfig.from_pretrained(tmp_path / "bk")
-    for key in ("hidden_act", "layer_norm_eps", "classifier_dropout", "id2label",
-                "vocab_size", "max_position_embeddings", "intermediate_size", "num_labels"):
+    for key in (
+        "hidden_act",
+        "layer_norm_eps",
+        "classifier_dropout",
+        "id2label",
+        "vocab_size",
+        "max_position_embeddings",
+        "intermediate_size",
+        "num_labels",
+    ):
         assert getattr(reloaded, key) == getattr(original, key), key
     # transformers 5 leaves label2id empty when only id2label is given; bertkit writes both.
     assert reloaded.label2id == {"B-PER": 0, "I-PER": 1, "O": 2}

@@ -38,8 +38,10 @@ def test_padding_never_changes_real_tokens(encoder, tiny_config, precision, tole
     ids = random_ids(tiny_config, 3, 11)
     lengths = [11, 6, 1]
     with torch.inference_mode(), autocast_context(CPU, precision):
-        alone = [encoder(ids[row : row + 1, :length]).last_hidden_state[0].float()
-                 for row, length in enumerate(lengths)]
+        alone = [
+            encoder(ids[row : row + 1, :length]).last_hidden_state[0].float()
+            for row, length in enumerate(lengths)
+        ]
         for extra in (0, 5, 40):  # pad the batch further: real tokens must not notice
             padded = torch.cat([ids, torch.zeros(3, extra, dtype=torch.long)], dim=1)
             mask = torch.zeros_like(padded)
@@ -127,8 +129,9 @@ def test_bad_ids_raise_input_errors(encoder, tiny_config):
 
 
 def test_dropout_only_in_training(tiny_config):
-    config = dataclasses.replace(tiny_config, hidden_dropout_prob=0.3,
-                                 attention_probs_dropout_prob=0.3, extra={})
+    config = dataclasses.replace(
+        tiny_config, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3, extra={}
+    )
     model = BertEncoderModel(config)
     ids = random_ids(config, 2, 8)
     model.train()
@@ -194,11 +197,17 @@ def test_heads_shapes_and_losses(tiny_config):
     assert torch.allclose(output.loss, expected)
 
     reader = BertForQuestionAnswering(config)
-    output = reader(ids, attention_mask=mask, start_positions=torch.tensor([1, 2]),
-                    end_positions=torch.tensor([3, 2]))
+    output = reader(
+        ids,
+        attention_mask=mask,
+        start_positions=torch.tensor([1, 2]),
+        end_positions=torch.tensor([3, 2]),
+    )
     assert output.start_logits.shape == output.end_logits.shape == (2, 5)
-    expected = (torch.nn.functional.cross_entropy(output.start_logits, torch.tensor([1, 2]))
-                + torch.nn.functional.cross_entropy(output.end_logits, torch.tensor([3, 2]))) / 2
+    expected = (
+        torch.nn.functional.cross_entropy(output.start_logits, torch.tensor([1, 2]))
+        + torch.nn.functional.cross_entropy(output.end_logits, torch.tensor([3, 2]))
+    ) / 2
     assert torch.allclose(output.loss, expected)
 
 
@@ -210,8 +219,10 @@ def test_every_task_model_trains_one_step(tiny_config):
         "masked-lm": {"labels": torch.where(ids % 3 == 0, ids, IGNORE_INDEX)},
         "sequence-classification": {"labels": torch.tensor([0, 1])},
         "token-classification": {"labels": ids % 2},
-        "question-answering": {"start_positions": torch.tensor([1, 2]),
-                               "end_positions": torch.tensor([2, 4])},
+        "question-answering": {
+            "start_positions": torch.tensor([1, 2]),
+            "end_positions": torch.tensor([2, 4]),
+        },
     }
     targets["masked-lm"]["labels"][0, 0] = 5  # at least one labelled position
     for task, extra in targets.items():

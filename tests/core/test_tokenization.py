@@ -21,8 +21,13 @@ from .tokenization_cases import HAND_PICKED, all_cases
 
 transformers = pytest.importorskip("transformers")
 
-COMPARED_KEYS = ("input_ids", "token_type_ids", "attention_mask", "offset_mapping",
-                 "special_tokens_mask")
+COMPARED_KEYS = (
+    "input_ids",
+    "token_type_ids",
+    "attention_mask",
+    "offset_mapping",
+    "special_tokens_mask",
+)
 
 
 def tokenizer_folder(source: Path, into: Path, files: list[str], **settings) -> Path:
@@ -44,9 +49,11 @@ def assert_same(ours, theirs, keys=COMPARED_KEYS, context=""):
         expected = expected.tolist() if isinstance(expected, torch.Tensor) else expected
         got = ours[key]
         got = got.tolist() if isinstance(got, torch.Tensor) else got
-        normalise = (lambda rows: [[tuple(pair) for pair in row] for row in rows]) if (
-            key == "offset_mapping" and got and isinstance(got[0], list)
-        ) else (lambda rows: rows)
+        normalise = (
+            (lambda rows: [[tuple(pair) for pair in row] for row in rows])
+            if (key == "offset_mapping" and got and isinstance(got[0], list))
+            else (lambda rows: rows)
+        )
         assert normalise(got) == normalise(expected), f"{key} differs {context}"
 
 
@@ -74,9 +81,11 @@ def test_single_texts_match(tokenizer_pair):
     mine = ours(cases, **options)
     reference = theirs(cases, **options)
     for index, text in enumerate(cases):
-        assert_same({key: [value[index]] for key, value in mine.items()},
-                    {key: [value[index]] for key, value in reference.items()},
-                    context=f"for {text[:60]!r}")
+        assert_same(
+            {key: [value[index]] for key, value in mine.items()},
+            {key: [value[index]] for key, value in reference.items()},
+            context=f"for {text[:60]!r}",
+        )
     assert max(len(ids) for ids in mine["input_ids"]) > 512  # long inputs really are long
 
 
@@ -101,14 +110,20 @@ def test_pairs_with_truncation_match(tokenizer_pair, strategy):
         # only_first/only_second raise when the other side alone overflows; keep it short.
         short = [text[:40] for text in cases[:120]]
         firsts, seconds = (firsts, short) if strategy == "only_first" else (short, seconds)
-    options = dict(truncation=strategy, max_length=48, return_offsets_mapping=True,
-                   return_special_tokens_mask=True)
+    options = dict(
+        truncation=strategy,
+        max_length=48,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
     mine = ours(firsts, seconds, **options)
     reference = theirs(firsts, seconds, **options)
     for index in range(len(firsts)):
-        assert_same({k: [v[index]] for k, v in mine.items()},
-                    {k: [v[index]] for k, v in reference.items()},
-                    context=f"for pair {index}: {firsts[index][:30]!r} / {seconds[index][:30]!r}")
+        assert_same(
+            {k: [v[index]] for k, v in mine.items()},
+            {k: [v[index]] for k, v in reference.items()},
+            context=f"for pair {index}: {firsts[index][:30]!r} / {seconds[index][:30]!r}",
+        )
     assert max(len(ids) for ids in mine["input_ids"]) == 48
 
 
@@ -116,9 +131,14 @@ def test_pairs_with_truncation_match(tokenizer_pair, strategy):
 def test_overflowing_windows_with_stride_match(tokenizer_pair, max_length, stride):
     ours, theirs = tokenizer_pair
     texts = [text for text in all_cases() if text.strip()]
-    options = dict(truncation=True, max_length=max_length, stride=stride,
-                   return_overflowing_tokens=True, return_offsets_mapping=True,
-                   return_special_tokens_mask=True)
+    options = dict(
+        truncation=True,
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
     mine = ours(texts, **options)
     reference = theirs(texts, **options)
     assert mine["overflow_to_sample_mapping"] == reference["overflow_to_sample_mapping"]
@@ -131,8 +151,14 @@ def test_question_context_windows_match(tokenizer_pair):
     ours, theirs = tokenizer_pair
     questions = ["Where is the [MASK]?", "Who wrote it?", "Qu'est-ce que c'est ?"]
     contexts = ["The quick brown fox. " * 40, "naïve café " * 70, HAND_PICKED[-1]]
-    options = dict(truncation="only_second", max_length=64, stride=16,
-                   return_overflowing_tokens=True, return_offsets_mapping=True, padding=True)
+    options = dict(
+        truncation="only_second",
+        max_length=64,
+        stride=16,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=True,
+    )
     mine = ours(questions, contexts, return_sequence_ids=True, **options)
     reference = theirs(questions, contexts, **options)
     assert mine["overflow_to_sample_mapping"] == reference["overflow_to_sample_mapping"]
@@ -144,8 +170,11 @@ def test_question_context_windows_match(tokenizer_pair):
 def test_padding_and_tensors_match(tokenizer_pair):
     ours, theirs = tokenizer_pair
     texts = ["short", "a somewhat longer text with more words", ""]
-    for padding, extra in [(True, {}), ("max_length", {"max_length": 20}),
-                           (True, {"pad_to_multiple_of": 8})]:
+    for padding, extra in [
+        (True, {}),
+        ("max_length", {"max_length": 20}),
+        (True, {"pad_to_multiple_of": 8}),
+    ]:
         mine = ours(texts, padding=padding, return_tensors="pt", **extra)
         reference = theirs(texts, padding=padding, return_tensors="pt", **extra)
         assert_same(mine, reference, keys=("input_ids", "token_type_ids", "attention_mask"))
@@ -175,33 +204,72 @@ def test_decode_and_tokens_match(tokenizer_pair):
 @pytest.fixture(scope="module")
 def cased_source(tmp_path_factory, tiny_vocab) -> Path:
     """A cased vocabulary (upper-case and accented entries) with do_lower_case false."""
-    extra = ["Hello", "World", "BERT", "Paris", "É", "é", "##é", "Ö", "##ö", "ñ", "##ñ", "H",
-             "W", "B", "P", "##L", "##O", "##E", "##R", "##T"]
+    extra = [
+        "Hello",
+        "World",
+        "BERT",
+        "Paris",
+        "É",
+        "é",
+        "##é",
+        "Ö",
+        "##ö",
+        "ñ",
+        "##ñ",
+        "H",
+        "W",
+        "B",
+        "P",
+        "##L",
+        "##O",
+        "##E",
+        "##R",
+        "##T",
+    ]
     folder = tmp_path_factory.mktemp("cased")
     (folder / "vocab.txt").write_text("\n".join(tiny_vocab + extra) + "\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "BertTokenizer", "do_lower_case": False, "model_max_length": 64,
-    }), encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "BertTokenizer",
+                "do_lower_case": False,
+                "model_max_length": 64,
+            }
+        ),
+        encoding="utf-8",
+    )
     return folder
 
 
-CASED_TEXTS = ["Hello World", "hello world", "HELLO BERT", "Élan é Ö ñ", "Paris PARIS paris",
-               "cafe\u0301 CAFÉ", "[MASK] Hello"]
+CASED_TEXTS = [
+    "Hello World",
+    "hello world",
+    "HELLO BERT",
+    "Élan é Ö ñ",
+    "Paris PARIS paris",
+    "cafe\u0301 CAFÉ",
+    "[MASK] Hello",
+]
 
 
-@pytest.mark.parametrize("settings", [
-    {},
-    {"strip_accents": True},
-    {"do_lower_case": True},
-    {"do_lower_case": True, "strip_accents": False},
-    {"tokenize_chinese_chars": False},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"strip_accents": True},
+        {"do_lower_case": True},
+        {"do_lower_case": True, "strip_accents": False},
+        {"tokenize_chinese_chars": False},
+    ],
+)
 def test_cased_folder_from_vocab_and_from_tokenizer_json(cased_source, tmp_path, settings):
     vocab_only = tokenizer_folder(cased_source, tmp_path / "vocab", ["vocab.txt"], **settings)
     ours = Tokenizer.from_pretrained(vocab_only)
     theirs = transformers.BertTokenizerFast.from_pretrained(vocab_only)
     texts = CASED_TEXTS + ["中文 字"]
-    assert_same(ours(texts, return_offsets_mapping=True), theirs(texts, return_offsets_mapping=True))
+    assert_same(
+        ours(texts, return_offsets_mapping=True), theirs(texts, return_offsets_mapping=True)
+    )
     assert ours.do_lower_case == settings.get("do_lower_case", False)
 
     # bertkit's saved folder (tokenizer.json + settings) reads back identically, in both.
@@ -215,15 +283,18 @@ def test_cased_folder_from_vocab_and_from_tokenizer_json(cased_source, tmp_path,
 
 def test_tokenizer_config_overrides_tokenizer_json_like_transformers(minilm_folder, tmp_path):
     """tokenizer.json says lowercase; tokenizer_config.json says cased: the config wins."""
-    folder = tokenizer_folder(minilm_folder, tmp_path / "m", ["tokenizer.json"],
-                              do_lower_case=False)
+    folder = tokenizer_folder(
+        minilm_folder, tmp_path / "m", ["tokenizer.json"], do_lower_case=False
+    )
     ours = Tokenizer.from_pretrained(folder)
     theirs = transformers.BertTokenizerFast.from_pretrained(folder)
     texts = ["Hello World", "ÉCOLE"]
     assert_same(ours(texts), theirs(texts))
     assert not ours.do_lower_case
-    assert ours(texts[0])["input_ids"] != Tokenizer.from_pretrained(minilm_folder)(texts[0])[
-        "input_ids"]
+    assert (
+        ours(texts[0])["input_ids"]
+        != Tokenizer.from_pretrained(minilm_folder)(texts[0])["input_ids"]
+    )
 
 
 def test_max_length_defaults_to_model_max_length(tokenizer_pair):
@@ -245,8 +316,13 @@ def test_bad_arguments_raise_clear_errors(tiny_tokenizer):
     with pytest.raises(InputError, match="padding=True"):
         tiny_tokenizer(["a", "a b c"], return_tensors="pt")
     with pytest.raises(InputError, match="stride"):
-        tiny_tokenizer("a b c d e f g", truncation=True, max_length=4, stride=10,
-                       return_overflowing_tokens=True)
+        tiny_tokenizer(
+            "a b c d e f g",
+            truncation=True,
+            max_length=4,
+            stride=10,
+            return_overflowing_tokens=True,
+        )
 
 
 def test_vocabulary_problems_raise_clear_errors(tmp_path):

@@ -1,7 +1,8 @@
 """The `bertkit` command line: one module per group of subcommands, each with `register()`.
 
-Expected mistakes (a BertkitError) print one line on stderr and exit with status 2; the CLI
-owns all printing and exit codes, library code only logs.
+Expected mistakes (a BertkitError, or an OSError on a file the user named) print one line
+on stderr and exit with status 2; the CLI owns all printing and exit codes, library code only
+logs.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from bertkit.errors import BertkitError
@@ -50,12 +52,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
     except BertkitError as error:
-        print(f"bertkit: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):  # e.g. `bertkit embed ... | head`
+            _silence_stdout()
+            return 141
+        # Files the user named that cannot be read or written: disk full, no permission, ...
+        return _fail(
+            f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+        )
     except KeyboardInterrupt:
         print("bertkit: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _fail(message: str) -> int:
+    """Print an expected error as one line on stderr; return the exit status 2."""
+    print(f"bertkit: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":

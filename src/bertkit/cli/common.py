@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from bertkit.errors import InputError
 
 def read_lines(source: str) -> list[str]:
     """Non-empty lines of a UTF-8 file, or of stdin when `source` is "-"."""
+    return [line for _, line in read_numbered_lines(source)]
+
+
+def read_numbered_lines(source: str) -> list[tuple[int, str]]:
+    """(line number from 1, text) of each non-empty line of a UTF-8 file or of stdin ("-")."""
     if source == "-":
         data = sys.stdin.buffer.read()
         name = "standard input"
@@ -25,14 +31,36 @@ def read_lines(source: str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise InputError(f"{name} is not UTF-8 text (bad byte on line {line}); re-encode it as UTF-8") from None
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    lines = [line for line in lines if line.strip()]
+        raise InputError(
+            f"{name} is not UTF-8 text (bad byte on line {line}); re-encode it as UTF-8"
+        ) from None
+    lines = [
+        (number, line.rstrip("\r"))
+        for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1)
+    ]
+    lines = [(number, line) for number, line in lines if line.strip()]
     if not lines:
         raise InputError(f"{name} holds no text")
     return lines
 
 
+def positive_int(value: str) -> int:
+    """An argparse type for counts and sizes that must be at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def progress_bar(total: int, description: str, enabled: bool = True) -> tqdm:
-    return tqdm(total=total, desc=description, unit="text", disable=not enabled or total < 256,
-                file=sys.stderr, leave=False)
+    return tqdm(
+        total=total,
+        desc=description,
+        unit="text",
+        disable=not enabled or total < 256,
+        file=sys.stderr,
+        leave=False,
+    )

@@ -47,7 +47,9 @@ class Embeddings(nn.Module):
             position_ids = torch.arange(seq_len, device=input_ids.device)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        embedded = self.word(input_ids) + self.position(position_ids) + self.token_type(token_type_ids)
+        embedded = (
+            self.word(input_ids) + self.position(position_ids) + self.token_type(token_type_ids)
+        )
         return self.dropout(self.norm(embedded))  # (B, T, H)
 
 
@@ -195,12 +197,27 @@ def check_inputs(
             raise InputError(f"{name} has {tensor.shape[-1]} positions but input_ids has {seq_len}")
     if input_ids.device.type != "cpu":
         return
-    _check_range(input_ids, config.vocab_size, "token id", "vocabulary (vocab_size)",
-                 "the tokenizer does not match this model")
-    _check_range(token_type_ids, config.type_vocab_size, "token_type_id", "type_vocab_size",
-                 "this model knows fewer segments")
-    _check_range(position_ids, config.max_position_embeddings, "position id",
-                 "max_position_embeddings", "positions must count from 0")
+    _check_range(
+        input_ids,
+        config.vocab_size,
+        "token id",
+        "vocabulary (vocab_size)",
+        "the tokenizer does not match this model",
+    )
+    _check_range(
+        token_type_ids,
+        config.type_vocab_size,
+        "token_type_id",
+        "type_vocab_size",
+        "this model knows fewer segments",
+    )
+    _check_range(
+        position_ids,
+        config.max_position_embeddings,
+        "position id",
+        "max_position_embeddings",
+        "positions must count from 0",
+    )
 
 
 def _check_range(ids: torch.Tensor | None, size: int, what: str, table: str, hint: str) -> None:

@@ -118,7 +118,9 @@ class BertForMaskedLM(BertPreTrainedModel):
             loss = F.cross_entropy(logits.float(), targets) if targets.numel() else logits.sum() * 0
             return ModelOutput(loss=loss, num_loss_items=selected.sum(), logits=logits)
         if masked_positions is not None:
-            return ModelOutput(logits=self.mlm_head(hidden[masked_positions.bool()], decoder_weight))
+            return ModelOutput(
+                logits=self.mlm_head(hidden[masked_positions.bool()], decoder_weight)
+            )
         return ModelOutput(logits=self.mlm_head(hidden, decoder_weight), last_hidden_state=hidden)
 
 
@@ -172,8 +174,10 @@ class BertForTokenClassification(BertPreTrainedModel):
         if labels is None:
             return ModelOutput(logits=logits)
         labelled = labels != IGNORE_INDEX
-        loss = F.cross_entropy(logits[labelled].float(), labels[labelled]) if labelled.any() else (
-            logits.sum() * 0
+        loss = (
+            F.cross_entropy(logits[labelled].float(), labels[labelled])
+            if labelled.any()
+            else (logits.sum() * 0)
         )
         return ModelOutput(loss=loss, num_loss_items=labelled.sum(), logits=logits)
 
