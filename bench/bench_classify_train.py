@@ -8,9 +8,10 @@ What differs is what each does by default:
 - bertkit: `bertkit.tasks.classification.finetune` (the code behind `bertkit finetune
   classify`): length-grouped batches with dynamic padding, bf16 autocast where the CPU has
   AVX-512 BF16 (precision "auto"), its own encoder with SDPA attention.
-- transformers: `Trainer` with `DataCollatorWithPadding` (per-batch padding, random batches),
-  fp32 (its CPU default), unless --hf-bf16 / --hf-group-by-length turn on its own levers.
-Wall time covers training only (no checkpoints but the final one for bertkit, none for HF).
+- transformers: BertForSequenceClassification in a plain loop (see `run_transformers`):
+  random batches padded per batch, fp32 (its CPU default).
+Wall time covers training only (bertkit's includes writing its final checkpoint; the
+reference writes none), not loading or scoring.
 
     python bench/bench_classify_train.py --data ../shared/data/sentiment-rt \
         --train-rows 1000 --epochs 1
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import random
 import tempfile
@@ -73,16 +75,15 @@ def run_bertkit(args, train_file: Path, test, workdir: Path) -> dict:
 
 
 def run_transformers(args, train, test, workdir: Path) -> dict:
+    """The transformers reference: BertForSequenceClassification in a plain PyTorch loop, as
+    in transformers' run_glue_no_trainer example (the Trainer needs `accelerate`, which this
+    environment lacks): random batches padded per batch, AdamW without decay on biases and
+    LayerNorm weights, linear warmup and decay, gradient clipping."""
     import transformers
-    from transformers import (
-        BertForSequenceClassification,
-        BertTokenizerFast,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import BertForSequenceClassification, BertTokenizerFast
 
     transformers.logging.set_verbosity_error()
+    torch.manual_seed(args.seed)
     labels = sorted(set(train[1]))
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = BertTokenizerFast.from_pretrained(args.model_folder)
@@ -93,42 +94,48 @@ def run_transformers(args, train, test, workdir: Path) -> dict:
         label2id=label2id,
     )
     encoded = tokenizer(train[0], truncation=True, max_length=args.max_length)
-    dataset = [
-        {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": label2id[y]}
-        for ids, types, mask, y in zip(
-            encoded["input_ids"],
-            encoded["token_type_ids"],
-            encoded["attention_mask"],
-            train[1],
-            strict=True,
-        )
+    targets = [label2id[label] for label in train[1]]
+    batches_per_epoch = math.ceil(len(targets) / args.batch_size)
+    steps = math.ceil(batches_per_epoch * args.epochs)
+    # The same warmup count bertkit derives from the ratio.
+    warmup_steps = int(round(args.warmup_ratio * steps))
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": 0.01,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+            "weight_decay": 0.0,
+        },
     ]
-    training_args = TrainingArguments(
-        output_dir=str(workdir / "hf-run"),
-        per_device_train_batch_size=args.batch_size,
-        learning_rate=args.lr,
-        num_train_epochs=args.epochs,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=0.01,
-        max_grad_norm=1.0,
-        seed=args.seed,
-        save_strategy="no",
-        report_to=[],
-        logging_steps=10,
-        bf16=args.hf_bf16,
-        group_by_length=args.hf_group_by_length,
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset,
-        data_collator=DataCollatorWithPadding(tokenizer),
-    )
+    optimizer = torch.optim.AdamW(groups, lr=args.lr)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, warmup_steps, steps)
+    generator = torch.Generator().manual_seed(args.seed)
+
+    model.train()
     start = time.perf_counter()
-    output = trainer.train()
+    step = 0
+    while step < steps:
+        order = torch.randperm(len(targets), generator=generator).tolist()
+        for begin in range(0, len(order), args.batch_size):
+            rows = order[begin : begin + args.batch_size]
+            features = [
+                {key: encoded[key][i] for key in ("input_ids", "token_type_ids", "attention_mask")}
+                for i in rows
+            ]
+            batch = tokenizer.pad(features, return_tensors="pt")
+            batch["labels"] = torch.tensor([targets[i] for i in rows])
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step >= steps:
+                break
     seconds = time.perf_counter() - start
 
     model.eval()
@@ -146,7 +153,7 @@ def run_transformers(args, train, test, workdir: Path) -> dict:
             )
             predicted = model(**batch).logits.argmax(-1).tolist()
             correct += sum(labels[p] == test[1][i] for p, i in zip(predicted, rows, strict=True))
-    return {"seconds": seconds, "accuracy": correct / len(test[0]), "steps": output.global_step}
+    return {"seconds": seconds, "accuracy": correct / len(test[0]), "steps": step}
 
 
 def main() -> None:
@@ -162,8 +169,6 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bertkit-precision", default="auto", choices=["auto", "bf16", "fp32"])
-    parser.add_argument("--hf-bf16", action="store_true", help="bf16 autocast for transformers")
-    parser.add_argument("--hf-group-by-length", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", choices=["bertkit", "transformers"], default=None)
     args = parser.parse_args()
