@@ -296,7 +296,9 @@ class ExportedModel:
         *,
         tokenizer: Tokenizer | None = None,
         manifest: ExportReport | None = None,
+        threads: int | None = None,
     ):
+        """`threads`: ONNX Runtime intra-op threads (TorchScript follows torch's setting)."""
         self.folder = Path(folder)
         if manifest is None:
             manifest_path = self.folder / MANIFEST_NAME
@@ -311,10 +313,17 @@ class ExportedModel:
             with _quiet_tracing():
                 self._module = torch.jit.load(str(model_path), map_location="cpu").eval()
         else:
-            import onnxruntime
-
+            try:
+                import onnxruntime
+            except ImportError:
+                raise ExportError(
+                    "running an ONNX export needs onnxruntime: `pip install onnxruntime`"
+                ) from None
+            options = onnxruntime.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
             self._session = onnxruntime.InferenceSession(
-                str(model_path), providers=["CPUExecutionProvider"]
+                str(model_path), options, providers=["CPUExecutionProvider"]
             )
 
     def run(self, input_ids, attention_mask, token_type_ids) -> dict[str, np.ndarray]:

@@ -320,3 +320,8 @@ def test_unexpected_failure_is_a_500_without_internals(serve_folders):
         message = error_of(response, 500)
         assert "RuntimeError" in message and "secret" not in message
         assert client.get("/health").status_code == 200
+
+
+def test_wrong_task_is_reported_before_the_body_is_validated(clients):
+    message = error_of(clients("classify").post("/fill-mask", json={"texts": []}), 400)
+    assert "/fill-mask" in message

@@ -106,6 +106,8 @@ def test_export_refuses_what_it_cannot_export(serve_folders, tmp_path):
     if serve_folders["summarize"] is not None:
         with pytest.raises(InputError, match="cannot export a 'summarize' model"):
             export_model(serve_folders["summarize"], tmp_path / "x", "torchscript")
+        encoder = export_model(serve_folders["summarize"], tmp_path / "enc", "torchscript", "embed")
+        assert encoder.verified and "sentence_embedding" in encoder.outputs
     with pytest.raises(BertkitError):
         export_model(tmp_path / "missing", tmp_path / "x", "torchscript")
     assert not (tmp_path / "x").exists()

@@ -18,7 +18,7 @@ from typing import Any
 from bertkit.errors import BertkitError, InputError
 
 try:
-    from fastapi import Body, FastAPI, Request
+    from fastapi import Body, Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import TypeAdapter, ValidationError
@@ -86,6 +86,14 @@ def create_app(
         key = (endpoint, tuple(sorted(options.items())))
         return await asyncio.wrap_future(batcher.submit(key, items, mergeable))
 
+    def served(endpoint: str):
+        """A dependency refusing an endpoint this server cannot run, before the body is read."""
+
+        def check() -> None:
+            engine.check_endpoint(endpoint)
+
+        return check
+
     def truncate(flag: bool | None) -> bool:
         return settings.truncate if flag is None else flag
 
@@ -99,7 +107,7 @@ def create_app(
         """The model, its task, labels, token limit and this server's limits."""
         return {**engine.info(), "batches_run": batcher.calls, "requests_done": batcher.jobs}
 
-    @app.post("/embed")
+    @app.post("/embed", dependencies=[Depends(served("embed"))])
     async def embed(request: EmbedRequest) -> dict[str, Any]:
         """One vector per text (mean-pooled or [CLS], as the server was started)."""
         check_texts(request.texts, settings)
@@ -111,7 +119,7 @@ def create_app(
         )
         return {"embeddings": vectors, "dimension": engine.config.hidden_size}
 
-    @app.post("/classify")
+    @app.post("/classify", dependencies=[Depends(served("classify"))])
     async def classify(request: ClassifyRequest) -> dict[str, Any]:
         """The label and its probability for each text (or text pair)."""
         check_texts(request.texts, settings)
@@ -132,13 +140,13 @@ def create_app(
         )
         return {"predictions": predictions}
 
-    @app.post("/ner")
+    @app.post("/ner", dependencies=[Depends(served("ner"))])
     async def ner(request: NerRequest) -> dict[str, Any]:
         """Entities of each text with character offsets: text[start:end] == entity text."""
         check_texts(request.texts, settings)
         return {"entities": await infer("ner", request.texts)}
 
-    @app.post("/qa")
+    @app.post("/qa", dependencies=[Depends(served("qa"))])
     async def qa(payload: Any = Body(...)) -> Any:  # noqa: B008
         """The answer span for {question, context}, or a list of answers for a list of them."""
         items = _qa_items(payload)
@@ -146,7 +154,7 @@ def create_app(
         answers = await infer("qa", [(item.question, item.context, item.n_best) for item in items])
         return answers if isinstance(payload, list) else answers[0]
 
-    @app.post("/fill-mask")
+    @app.post("/fill-mask", dependencies=[Depends(served("fill-mask"))])
     async def fill_mask(request: FillMaskRequest) -> dict[str, Any]:
         """The top_k tokens for each [MASK], left to right, with probabilities."""
         if request.top_k > settings.max_top_k:
@@ -162,7 +170,7 @@ def create_app(
             return {"masks": results[0]}
         return {"results": [{"masks": masks} for masks in results]}
 
-    @app.post("/summarize")
+    @app.post("/summarize", dependencies=[Depends(served("summarize"))])
     async def summarize(request: SummarizeRequest) -> dict[str, Any]:
         """The document's most representative sentences, in document order."""
         check_text(request.text, settings.max_document_chars, "text")
