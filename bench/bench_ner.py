@@ -43,6 +43,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output-dir", default=None, help="bertkit run folder (default: temp)")
+    parser.add_argument(
+        "--sides",
+        default="bertkit,transformers",
+        help="which sides to run, comma-separated (default both, one after the other)",
+    )
     return parser.parse_args()
 
 
@@ -212,26 +217,38 @@ def main() -> None:
         f"warmup {args.warmup_ratio}, weight decay {args.weight_decay}, max length "
         f"{args.max_length}, seed {args.seed}, {args.threads} CPU threads"
     )
+    sides = set(args.sides.split(","))
+    unknown = sides - {"bertkit", "transformers"}
+    if unknown:
+        raise SystemExit(f"unknown side(s) {sorted(unknown)}; use bertkit and/or transformers")
+    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-ner-") as tmp:
-        output_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / "run"
-        bertkit_f1, bertkit_seconds, bertkit_info = run_bertkit(args, files, output_dir)
-        print(
-            f"bertkit      test F1 {bertkit_f1:.4f} (dev {bertkit_info['dev_f1']:.4f}), "
-            f"train+dev-eval {bertkit_seconds:.0f} s"
-        )
-        reference_f1, reference_seconds, reference_info = run_reference(args, files)
-        print(
-            f"transformers test F1 {reference_f1:.4f} (dev {reference_info['dev_f1']:.4f}, "
-            f"seqeval {reference_info['seqeval_f1']:.4f}), train+dev-eval "
-            f"{reference_seconds:.0f} s"
-        )
-    ratio_f1 = bertkit_f1 / reference_f1 if reference_f1 else float("inf")
-    print(f"F1 ratio bertkit/transformers: {ratio_f1:.3f}")
-    print(f"time ratio bertkit/transformers: {bertkit_seconds / reference_seconds:.3f}")
-    print("bertkit per-type test scores:")
-    for name, score in bertkit_info["report"].per_type.items():
-        print(f"  {name:<12} P {score.precision:.3f} R {score.recall:.3f} F1 {score.f1:.3f} "
-              f"support {score.support}")  # fmt: skip
+        if "bertkit" in sides:
+            output_dir = Path(args.output_dir) if args.output_dir else Path(tmp) / "run"
+            f1, seconds, info = run_bertkit(args, files, output_dir)
+            results["bertkit"] = (f1, seconds)
+            print(
+                f"bertkit      test F1 {f1:.4f} (dev {info['dev_f1']:.4f}), "
+                f"train+dev-eval {seconds:.0f} s",
+                flush=True,
+            )
+            print("bertkit per-type test scores:")
+            for name, score in info["report"].per_type.items():
+                print(f"  {name:<12} P {score.precision:.3f} R {score.recall:.3f} "
+                      f"F1 {score.f1:.3f} support {score.support}")  # fmt: skip
+        if "transformers" in sides:
+            f1, seconds, info = run_reference(args, files)
+            results["transformers"] = (f1, seconds)
+            print(
+                f"transformers test F1 {f1:.4f} (dev {info['dev_f1']:.4f}, seqeval "
+                f"{info['seqeval_f1']:.4f}), train+dev-eval {seconds:.0f} s",
+                flush=True,
+            )
+    if len(results) == 2:
+        (ours, our_seconds), (theirs, their_seconds) = results["bertkit"], results["transformers"]
+        ratio_f1 = ours / theirs if theirs else float("inf")
+        print(f"F1 ratio bertkit/transformers: {ratio_f1:.3f}")
+        print(f"time ratio bertkit/transformers: {our_seconds / their_seconds:.3f}")
 
 
 if __name__ == "__main__":
