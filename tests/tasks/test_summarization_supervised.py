@@ -180,3 +180,16 @@ def test_reading_jsonl_fields_and_bad_input(tmp_path):
         read_documents(str(path))
     path.write_text("Plain text.\nSecond line.\n", encoding="utf-8")
     assert [d.text for d in read_documents(str(path))] == ["Plain text.\nSecond line.\n"]
+
+
+def test_freezing_lower_layers(tiny_config):
+    from bertkit.tasks.summarization.training import freeze_lower_layers
+
+    model = BertForExtractiveSummarization(tiny_config)
+    freeze_lower_layers(model, 1)
+    assert not any(p.requires_grad for p in model.bert.embeddings.parameters())
+    assert not any(p.requires_grad for p in model.bert.encoder.layers[0].parameters())
+    assert all(p.requires_grad for p in model.bert.encoder.layers[1].parameters())
+    assert all(p.requires_grad for p in model.sentence_head.parameters())
+    with pytest.raises(InputError, match="freeze_layers"):
+        freeze_lower_layers(model, 3)

@@ -120,6 +120,12 @@ def register_finetune(subparsers) -> None:
         "--summary-sentences", type=int, default=3, help="summary length for the dev-set ROUGE"
     )
     parser.add_argument("--max-train-documents", type=int, default=None)
+    parser.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=0,
+        help="keep the embeddings and the first N encoder layers fixed (cheaper steps)",
+    )
     add_training_args(parser, FINETUNE_DEFAULTS)
     parser.set_defaults(func=cli_finetune)
 
@@ -145,6 +151,7 @@ def cli_finetune(args) -> int:
         oracle_sentences=args.oracle_sentences,
         summary_sentences=args.summary_sentences,
         max_train_documents=args.max_train_documents,
+        freeze_layers=args.freeze_layers,
     )
     report = finetune(args.model, train, args.out, training, options, dev)
     stats = report["train"]
