@@ -298,6 +298,15 @@ def test_body_over_the_limit_is_413(clients):
     assert "200 bytes" in message
     assert client.post("/embed", json={"texts": ["a"]}).status_code == 200
 
+    def chunks(size):  # no Content-Length: the limit is enforced while reading
+        yield b'{"texts": ["'
+        yield b"a" * size
+        yield b'"]}'
+
+    headers = {"content-type": "application/json"}
+    assert error_of(client.post("/embed", content=chunks(300), headers=headers), 413)
+    assert client.post("/embed", content=chunks(10), headers=headers).status_code == 200
+
 
 def test_missing_task_module_disables_only_its_endpoint(serve_folders, monkeypatch):
     monkeypatch.setitem(sys.modules, "bertkit.tasks.summarization", None)

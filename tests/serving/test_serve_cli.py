@@ -81,3 +81,12 @@ def test_serve_reports_bad_model_and_task_without_traceback(serve_folders, tmp_p
     assert "no trained classification head" in capsys.readouterr().err
     assert main(["serve", str(serve_folders["embed"]), "--max-texts", "0"]) == 2
     assert "max_texts must be a positive integer" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_port_in_use(serve_folders, capsys):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(serve_folders["embed"]), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from bertkit.errors import BertkitError
 from bertkit.serving.model_task import SERVE_TASKS
@@ -108,6 +109,7 @@ def run_serve(args) -> int:
         ) from None
     if not 0 < args.port < 65536:
         raise BertkitError(f"--port must be in 1..65535, got {args.port}")
+    _check_port_free(args.host, args.port)
     from bertkit.serving.app import create_app
 
     settings = ServerSettings(
@@ -142,6 +144,23 @@ def run_serve(args) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail in a second, before the model loads, if the address cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise BertkitError(f"--host {host!r} cannot be resolved: {error}") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise BertkitError(
+                f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
+            ) from None
 
 
 def run_export(args) -> int:
