@@ -1,5 +1,6 @@
 """Checkpoints: exact resume after SIGKILL, pruning, corrupt and half-written folders."""
 
+import csv
 import json
 import signal
 import subprocess
@@ -162,3 +163,11 @@ def test_checkpoint_from_another_model_is_a_clear_error(tmp_path):
     other = torch.nn.Sequential(torch.nn.Linear(2, 2))
     with pytest.raises(CheckpointError, match="does not fit"):
         Trainer(other, config, TinyDataset(16)).train()
+
+
+def test_resuming_a_finished_run_takes_no_further_step(tmp_path):
+    first = _short_run(tmp_path / "run")
+    again = _short_run(tmp_path / "run", resume=True)
+    assert first.global_step == again.global_step == 9
+    steps = [row["step"] for row in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
+    assert steps.count("9") == 1

@@ -67,3 +67,29 @@ def test_creating_a_loader_leaves_the_global_rng_alone():
     before = torch.get_rng_state()
     list(make_loader([{"x": 1}] * 4, [[0, 1], [2, 3]], seed=0, epoch=0, collate_fn=list))
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_length_grouping_keeps_similar_lengths_together_and_is_seeded():
+    lengths = [(index * 37) % 101 + 1 for index in range(1000)]
+    plan = EpochPlan(1000, 10, seed=3, lengths=lengths)
+    batches = plan.rank_batches(0)
+    assert sorted(index for batch in batches for index in batch) == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    ungrouped = EpochPlan(1000, 10, seed=3).rank_batches(0)
+    ungrouped_spread = sum(
+        max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in ungrouped
+    )
+    assert spread * 5 < ungrouped_spread
+    assert plan.rank_batches(0) == EpochPlan(1000, 10, seed=3, lengths=lengths).rank_batches(0)
+    assert plan.rank_batches(1) != batches
+
+
+def test_length_grouping_shards_the_same_global_batches_across_ranks():
+    lengths = [index % 17 for index in range(64)]
+    single = EpochPlan(64, 8, seed=1, lengths=lengths).rank_batches(2)
+    ranks = [
+        EpochPlan(64, 4, seed=1, rank=r, world_size=2, lengths=lengths).rank_batches(2)
+        for r in range(2)
+    ]
+    for number, batch in enumerate(single):
+        assert sorted(batch) == sorted(ranks[0][number] + ranks[1][number])

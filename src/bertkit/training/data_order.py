@@ -7,6 +7,12 @@ with per-device batch B/N therefore sees, micro-batch by micro-batch, exactly th
 1-process run with batch B sees. Resuming needs only (epoch, micro-batch position): the batches
 before it are skipped by index, without reading any data.
 
+Length grouping (optional, given each example's length). The permutation is cut into windows of
+`LENGTH_GROUP_WINDOW` global batches; each window is sorted by length, longest first, and cut
+into global batches, whose order is then shuffled with the epoch's seed. Batches hold examples
+of similar length, so dynamic padding wastes little, while which examples meet in a batch still
+changes every epoch. The plan stays a pure function of (seed, epoch), as resume needs.
+
 Example seeds (the randomised-collation contract). Before `collate_fn(examples)` runs, every
 example dict gets the key "example_seed": an int in [0, 2**63) that is a pure function of
 (config.seed, epoch, dataset index), computed by `example_seed`. A collate function that
@@ -31,6 +37,7 @@ from bertkit.errors import InputError
 logger = logging.getLogger(__name__)
 
 EXAMPLE_SEED_KEY = "example_seed"
+LENGTH_GROUP_WINDOW = 50  # global batches sorted together when grouping by length
 
 
 def example_seed(seed: int, epoch: int, index: int) -> int:
@@ -63,7 +70,11 @@ class EpochPlan:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        lengths: Sequence[int] | None = None,
     ):
+        if lengths is not None and len(lengths) != dataset_size:
+            raise ValueError(f"got {len(lengths)} lengths for {dataset_size} examples")
+        self.lengths = lengths
         self.dataset_size = dataset_size
         self.batch_size = batch_size
         self.seed = seed
@@ -89,13 +100,27 @@ class EpochPlan:
 
     def rank_batches(self, epoch: int) -> list[list[int]]:
         """This rank's micro-batches of `epoch`, as lists of dataset indices."""
+        global_batches = self._global_batches(epoch)
+        return [batch[self.rank :: self.world_size] for batch in global_batches]
+
+    def _global_batches(self, epoch: int) -> list[list[int]]:
         order = self.global_order(epoch)
-        batches = []
-        for number in range(self.num_micro_batches):
-            start = number * self.global_batch_size
-            global_batch = order[start : start + self.global_batch_size]
-            batches.append(global_batch[self.rank :: self.world_size])
-        return batches
+        size = self.global_batch_size
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        batches = batches[: self.num_micro_batches]
+        if self.lengths is None:
+            return batches
+        lengths = self.lengths
+        window = size * LENGTH_GROUP_WINDOW
+        grouped = []
+        for start in range(0, len(order), window):
+            chunk = sorted(order[start : start + window], key=lambda index: -lengths[index])
+            grouped.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+        full = [batch for batch in grouped if len(batch) == size]
+        tail = [batch for batch in grouped if len(batch) < size]
+        generator = torch.Generator().manual_seed(example_seed(self.seed, epoch, -2))
+        shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
+        return (shuffled + tail)[: self.num_micro_batches]
 
 
 class SeededExamples(Dataset):

@@ -23,7 +23,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,12 +103,15 @@ class Trainer:
         evaluate_fn: EvaluateFn | None = None,
         save_model_fn: ckpt.SaveModelFn | None = None,
         load_model_fn: ckpt.LoadModelFn | None = None,
+        example_lengths: Sequence[int] | None = None,
     ):
         if (save_model_fn is None) != (load_model_fn is None):
             raise ValueError("give save_model_fn and load_model_fn together, or neither")
         self.config = config.validate()
         self.model = model
         self.train_dataset = train_dataset
+        # Lengths (e.g. token counts) group similar examples into batches to cut padding.
+        self.example_lengths = example_lengths
         self.collate_fn = collate_fn or default_collate_fn
         self.evaluate_fn = evaluate_fn
         self.save_model_fn = save_model_fn or ckpt.save_weights
@@ -150,6 +153,7 @@ class Trainer:
             rank=self.dist.rank,
             world_size=self.dist.world_size,
             drop_last=config.drop_last,
+            lengths=self.example_lengths,
         )
         micro_batches = self.plan.num_micro_batches
         self.steps_per_epoch = math.ceil(micro_batches / config.grad_accumulation_steps)
@@ -223,7 +227,8 @@ class Trainer:
         self._window_start = time.monotonic()
         self._window_counts = {"examples": 0.0, "tokens": 0.0}
         self._last_metrics: dict[str, float] = {}
-        stop_reason = None
+        # A resumed run whose budget is already spent does no further step.
+        stop_reason = self._stop_reason(state.elapsed_seconds)
         saved_at = evaluated_at = None
         self.wrapped.train()
 
