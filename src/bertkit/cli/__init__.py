@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "bertkit.cli.pretrain",
     "bertkit.cli.plot",
     "bertkit.cli.serve",
+    "bertkit.cli.seq2seq",
 ]
 
 

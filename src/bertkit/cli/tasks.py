@@ -23,6 +23,7 @@ TASK_CLI_MODULES: dict[str, str] = {
     "ner": "bertkit.tasks.ner.cli",
     "classify": "bertkit.tasks.classification.cli",
     "qa": "bertkit.tasks.qa.cli",
+    "seq2seq": "bertkit.seq2seq.cli",
 }
 ARCHITECTURE_TASKS = {
     "BertForSequenceClassification": "classify",
