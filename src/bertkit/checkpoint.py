@@ -235,21 +235,63 @@ def _check_tied_decoder(hf_state: dict[str, torch.Tensor], source: str) -> None:
             )
 
 
-def save_model(model: BertPreTrainedModel, folder: str | os.PathLike, tokenizer=None) -> Path:
-    """Write `model` (and `tokenizer`, if given) as a Hugging Face format folder, atomically."""
+def save_model(
+    model: BertPreTrainedModel,
+    folder: str | os.PathLike,
+    tokenizer=None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write `model` (and `tokenizer`, if given) as a Hugging Face format folder, atomically.
+
+    `state_dict` replaces the model's own weights; the trainer passes the full state it gathered,
+    which under FSDP the live (sharded) model does not hold.
+    """
     folder = Path(folder)
+    with atomic_write_dir(folder) as tmp:
+        write_model_files(model, tmp, tokenizer, state_dict)
+    logger.info("saved %s to %s", type(model).__name__, folder)
+    return folder
+
+
+def write_model_files(
+    model: BertPreTrainedModel,
+    folder: Path,
+    tokenizer=None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """config.json, model.safetensors and the tokenizer files, into an existing folder."""
     class_name = type(model).__name__
     if class_name not in HF_ARCHITECTURES:
         raise CheckpointError(f"cannot save a {class_name}: not a bertkit task model")
-    is_bare_encoder = isinstance(model, BertEncoderModel)
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    hf_state = to_hf(state, with_prefix=not is_bare_encoder)
-    with atomic_write_dir(folder) as tmp:
-        config_data = model.config.to_dict()
-        config_data["architectures"] = [HF_ARCHITECTURES[class_name]]
-        (tmp / "config.json").write_text(json.dumps(config_data, indent=2) + "\n", encoding="utf-8")
-        save_file(hf_state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        if tokenizer is not None:
-            tokenizer.save(tmp)
-    logger.info("saved %s to %s", class_name, folder)
-    return folder
+    state = model.state_dict() if state_dict is None else state_dict
+    state = {name: tensor.detach().cpu() for name, tensor in state.items()}
+    hf_state = to_hf(state, with_prefix=not isinstance(model, BertEncoderModel))
+    config_data = model.config.to_dict()
+    config_data["architectures"] = [HF_ARCHITECTURES[class_name]]
+    (folder / "config.json").write_text(json.dumps(config_data, indent=2) + "\n", encoding="utf-8")
+    save_file(hf_state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    if tokenizer is not None:
+        tokenizer.save(folder)
+
+
+def read_model_state(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A model folder's weights under bertkit's names; weights bertkit has no place for are an
+    error, since a checkpoint that bertkit wrote never holds any."""
+    state, unexpected = from_hf(read_state_dict(folder))
+    if unexpected:
+        shown = ", ".join(unexpected[:5])
+        raise CheckpointError(f"{folder} holds weights bertkit does not know: {shown}")
+    return state
+
+
+def trainer_model_io(tokenizer):
+    """The Trainer's (save_model_fn, load_model_fn) pair: each checkpoint's model/ folder is a
+    complete Hugging Face folder, tokenizer included, that `load_model` reads directly."""
+
+    def save(model: BertPreTrainedModel, folder: Path, state_dict: dict[str, torch.Tensor]) -> None:
+        write_model_files(model, folder, tokenizer, state_dict)
+
+    def load(model: BertPreTrainedModel, folder: Path) -> dict[str, torch.Tensor]:
+        return read_model_state(folder)
+
+    return save, load
