@@ -21,9 +21,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
-from bertkit.checkpoint import read_state_dict
+from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import autocast_context, bf16_is_fast, length_sorted_batches
 from bertkit.io_utils import atomic_write_dir, atomic_write_file
@@ -40,10 +39,8 @@ from bertkit.tasks.classification.data import (
     load_labelled,
 )
 from bertkit.tasks.classification.evaluate import classification_report
-from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig, TrainResult
 from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
-from bertkit.weight_names import from_hf, to_hf
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +125,7 @@ def finetune(
             steps = math.ceil(micro_batches / trainer_config.grad_accumulation_steps)
             trainer_config = dataclasses.replace(trainer_config, eval_every=steps)
 
+    save_model_fn, load_model_fn = trainer_model_io(tokenizer)
     trainer = Trainer(
         model,
         trainer_config,
@@ -138,8 +136,8 @@ def finetune(
             if eval_examples is not None
             else None
         ),
-        save_model_fn=lambda m, folder, state: write_model_folder(m, folder, state, tokenizer),
-        load_model_fn=read_model_folder,
+        save_model_fn=save_model_fn,
+        load_model_fn=load_model_fn,
     )
     result = trainer.train()
 
@@ -225,31 +223,6 @@ def _chosen_model(result: TrainResult) -> Path:
     if latest is None:
         raise InputError(f"{result.output_dir} holds no checkpoint to export")
     return latest / MODEL_DIR
-
-
-def write_model_folder(
-    model: BertForSequenceClassification,
-    folder: Path,
-    state: dict[str, torch.Tensor],
-    tokenizer: Tokenizer,
-) -> None:
-    """A checkpoint's model folder in Hugging Face format: config.json, weights, tokenizer.
-
-    Written from the full `state` the Trainer gathered (which also holds under FSDP); `folder`
-    lives inside the Trainer's atomic checkpoint folder.
-    """
-    hf_state = to_hf({name: tensor.detach().cpu() for name, tensor in state.items()}, True)
-    config = model.config.to_dict()
-    config["architectures"] = ["BertForSequenceClassification"]
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(hf_state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer.save(folder)
-
-
-def read_model_folder(model: BertForSequenceClassification, folder: Path) -> dict:
-    """The inverse of `write_model_folder`, under bertkit's parameter names."""
-    state, _ = from_hf(read_state_dict(folder))
-    return state
 
 
 def evaluate_examples(

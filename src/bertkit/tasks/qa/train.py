@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
-from bertkit.checkpoint import read_state_dict
+from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import bf16_is_fast
 from bertkit.io_utils import atomic_write_dir, atomic_write_file
@@ -43,7 +42,6 @@ from bertkit.tasks.qa.squad import QAExample, SquadDataset, read_squad
 from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig, TrainResult
 from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
-from bertkit.weight_names import from_hf, to_hf
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +120,15 @@ def finetune(
     evaluate_fn = None
     if eval_data is not None:
         evaluate_fn = _evaluator(tokenizer, eval_data, settings)
+    save_model_fn, load_model_fn = trainer_model_io(tokenizer)
     trainer = Trainer(
         model,
         training,
         dataset,
         collate_fn=lambda items: collate_windows(items, tokenizer.pad_token_id),
         evaluate_fn=evaluate_fn,
-        save_model_fn=lambda m, folder, state: write_model_folder(m, folder, state, tokenizer),
-        load_model_fn=read_model_folder,
+        save_model_fn=save_model_fn,
+        load_model_fn=load_model_fn,
     )
     result = trainer.train()
 
@@ -230,25 +229,3 @@ def _chosen_model(result: TrainResult) -> Path:
     if latest is None:
         raise InputError(f"{result.output_dir} holds no checkpoint to export")
     return latest / MODEL_DIR
-
-
-def write_model_folder(
-    model: BertForQuestionAnswering,
-    folder: Path,
-    state: dict[str, torch.Tensor],
-    tokenizer: Tokenizer,
-) -> None:
-    """A checkpoint's model folder in Hugging Face format, written from the full `state` the
-    Trainer gathered (which also holds under FSDP)."""
-    hf_state = to_hf({name: tensor.detach().cpu() for name, tensor in state.items()}, True)
-    config = model.config.to_dict()
-    config["architectures"] = ["BertForQuestionAnswering"]
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(hf_state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer.save(folder)
-
-
-def read_model_folder(model: BertForQuestionAnswering, folder: Path) -> dict:
-    """The inverse of `write_model_folder`, under bertkit's parameter names."""
-    state, _ = from_hf(read_state_dict(folder))
-    return state
