@@ -322,7 +322,7 @@ def load_seq2seq(name_or_path: str | os.PathLike) -> tuple[EncoderDecoder, Token
     """An EncoderDecoder (eval mode) and its tokenizer (None if the folder has none)."""
     folder = resolve_model(name_or_path)
     if not Path(folder).is_dir():
-        raise CheckpointError(f"model folder {folder} does not exist")
+        raise CheckpointError(f"{folder} is not a folder; pass a fine-tuned seq2seq model folder")
     config_file = Path(folder) / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{folder} not found or has no config.json")
