@@ -92,8 +92,16 @@ def register_finetune(subparsers) -> None:
     parser.add_argument("--eval", help="JSONL pairs scored during training (best checkpoint)")
     parser.add_argument("--out", required=True, help="folder for the fine-tuned model")
     _add_field_args(parser, with_target=True)
-    parser.add_argument("--max-source-length", type=positive_int, default=128)
-    parser.add_argument("--max-target-length", type=positive_int, default=64)
+    parser.add_argument(
+        "--max-source-length",
+        type=positive_int,
+        help="source tokens; longer sources are cut (default 128, or the model's positions)",
+    )
+    parser.add_argument(
+        "--max-target-length",
+        type=positive_int,
+        help="target tokens incl. [SEP]; also the default generation limit (default 64)",
+    )
     parser.add_argument(
         "--share",
         action="store_true",

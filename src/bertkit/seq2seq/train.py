@@ -44,8 +44,10 @@ class Seq2SeqOptions:
     """How to read and shape the data and how to evaluate; the Trainer's settings live apart."""
 
     fields: PairFields = dataclasses.field(default_factory=PairFields)
-    max_source_length: int = 128  # source tokens, [CLS] and [SEP] included; longer ones are cut
-    max_target_length: int = 64  # target tokens, [SEP] included; also the generation limit
+    # Source tokens ([CLS] and [SEP] included; longer ones are cut) and target tokens ([SEP]
+    # included; also the generation limit). None: 128 and 64, or the model's positions if fewer.
+    max_source_length: int | None = None
+    max_target_length: int | None = None
     share: bool = False  # BERT2BERT-share: one set of BERT weights for encoder and decoder
     metric: str = "bleu"  # "bleu" (translation) or "rouge" (summarization)
     eval_beams: int = 1  # beams for the generated outputs scored during training
@@ -74,7 +76,7 @@ def finetune(
     train_pairs = read_pairs(train_file, options.fields)
     eval_pairs = read_pairs(eval_file, options.fields) if eval_file else None
     model, tokenizer, initialised = from_pretrained_bert(model_name, share=options.share)
-    _check_lengths(model, options)
+    options = _resolve_lengths(model, options)
     model.config_extra[GENERATION_KEY] = {
         "num_beams": options.num_beams,
         "max_length": options.max_target_length,
@@ -121,8 +123,14 @@ def finetune(
     return FinetuneResult(out, result, initialised)
 
 
-def _check_lengths(model: EncoderDecoder, options: Seq2SeqOptions) -> None:
+def _resolve_lengths(model: EncoderDecoder, options: Seq2SeqOptions) -> Seq2SeqOptions:
+    """Fill default lengths (capped by the model's positions) and check given ones."""
     positions = model.config.encoder.max_position_embeddings
+    options = dataclasses.replace(
+        options,
+        max_source_length=options.max_source_length or min(128, positions),
+        max_target_length=options.max_target_length or min(64, positions),
+    )
     for name, value in (
         ("max_source_length", options.max_source_length),
         ("max_target_length", options.max_target_length),
@@ -132,6 +140,7 @@ def _check_lengths(model: EncoderDecoder, options: Seq2SeqOptions) -> None:
                 f"--{name.replace('_', '-')} must be between 2 and the model's {positions} "
                 f"positions, got {value}"
             )
+    return options
 
 
 def _chosen_model(result: TrainResult) -> Path:
