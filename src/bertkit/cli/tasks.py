@@ -12,6 +12,7 @@ Each task package `bertkit.tasks.<task>` has a `cli` module with:
 from __future__ import annotations
 
 import importlib
+import json
 
 from bertkit.checkpoint import load_config
 from bertkit.errors import InputError
@@ -38,7 +39,7 @@ def _task_modules():
 
 def register(subparsers) -> None:
     modules = _task_modules()
-    finetune = subparsers.add_parser("finetune", help="fine-tune a pretrained model on labelled data")
+    finetune = subparsers.add_parser("finetune", help="fine-tune a pretrained model on labels")
     finetune_tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
     for module in modules.values():
         module.register_finetune(finetune_tasks)
@@ -75,15 +76,23 @@ def _dispatch(command: str):
 
 
 def task_of_model(model: str) -> str:
-    config = load_config(resolve_model(model))
-    task = config.extra.get("bertkit_task")
-    if task is None:
-        architecture = (config.extra.get("architectures") or ["BertModel"])[0]
-        task = ARCHITECTURE_TASKS.get(architecture)
+    """The task a model folder was fine-tuned for: config.json's `bertkit_task`, else its
+    architecture. Read as plain JSON, since an encoder-decoder config is no BERT config."""
+    folder = resolve_model(model)
+    path = folder / "config.json"
+    if not path.is_file():
+        load_config(folder)  # raises the standard error for a missing folder or config
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must hold a JSON object")
+    architecture = (data.get("architectures") or ["BertModel"])[0]
+    task = data.get("bertkit_task") or ARCHITECTURE_TASKS.get(architecture)
     if task is None or task not in TASK_CLI_MODULES:
         raise InputError(
             f"cannot tell which task {model} was fine-tuned for (architecture "
-            f"{(config.extra.get('architectures') or ['?'])[0]}); pass --task "
-            f"{'|'.join(sorted(TASK_CLI_MODULES))}"
+            f"{architecture}); pass --task {'|'.join(sorted(TASK_CLI_MODULES))}"
         )
     return task
