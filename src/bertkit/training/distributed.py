@@ -16,20 +16,18 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
 
 from bertkit.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-_FULL_OFFLOADED = StateDictOptions(full_state_dict=True, cpu_offload=True)
-_FULL = StateDictOptions(full_state_dict=True)
+
+def _state_dict_api():
+    """torch.distributed.checkpoint's state-dict helpers, imported on first use: the import
+    takes over a second, which every CLI command would otherwise pay at start-up."""
+    from torch.distributed.checkpoint import state_dict as api
+
+    return api
 
 
 @dataclass
@@ -146,11 +144,15 @@ class DistributedContext:
 
     def full_model_state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The unsharded weights on CPU under the model's own names (empty off rank 0 for FSDP)."""
-        return get_model_state_dict(model, options=_FULL_OFFLOADED)
+        api = _state_dict_api()
+        options = api.StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return api.get_model_state_dict(model, options=options)
 
     def full_optimizer_state_dict(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
         """Optimizer state keyed by parameter name, unsharded, on CPU."""
-        return get_optimizer_state_dict(model, optimizer, options=_FULL_OFFLOADED)
+        api = _state_dict_api()
+        options = api.StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return api.get_optimizer_state_dict(model, optimizer, options=options)
 
     def load_full_state(
         self,
@@ -160,9 +162,11 @@ class DistributedContext:
         optimizer_state: dict | None = None,
     ) -> None:
         """Load full (unsharded) state dicts on every rank; FSDP keeps only its shards."""
-        set_model_state_dict(model, model_state, options=_FULL)
+        api = _state_dict_api()
+        options = api.StateDictOptions(full_state_dict=True)
+        api.set_model_state_dict(model, model_state, options=options)
         if optimizer is not None and optimizer_state is not None:
-            set_optimizer_state_dict(model, optimizer, optimizer_state, options=_FULL)
+            api.set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
 
 
 def _pick_device(local_rank: int) -> torch.device:
