@@ -81,6 +81,7 @@ def run_bertkit(args, sequences, tokenizer, bf16: bool) -> dict:
             batch_size=args.batch_size,
             learning_rate=5e-4,
             warmup_steps=0,
+            lr_schedule="constant",  # as the reference loop: a fixed learning rate
             log_every=1,
             save_every=0,
             keep_last=1,
