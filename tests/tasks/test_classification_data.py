@@ -16,7 +16,6 @@ from bertkit.datasets import _build_rotten_tomatoes, split_of
 from bertkit.errors import InputError
 from bertkit.tasks.classification.data import (
     EncodedExamples,
-    LengthGroupedBatches,
     balanced_class_weights,
     collate,
     label_ids,
@@ -130,31 +129,26 @@ def test_balanced_class_weights_follow_inverse_frequency():
     assert torch.allclose(weights, torch.tensor([4 / (2 * 3), 4 / (2 * 1)]))
 
 
-def test_length_grouped_batches_cover_every_row_once_with_less_padding(tiny_tokenizer, tmp_path):
+def test_collate_pads_each_batch_to_its_longest_row(tiny_tokenizer, tmp_path):
     rng = random.Random(1)
     words = ["good", "bad", "movie", "the", "dog", "very"]
-    rows = [
-        (" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))), "a") for _ in range(300)
-    ]
+    rows = [(" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))), "a") for _ in range(9)]
     data = load_labelled(write_csv(tmp_path / "d.csv", rows, header=("text", "label")))
-    examples = EncodedExamples(tiny_tokenizer, data, [0] * len(data), max_length=64)
-    grouped = LengthGroupedBatches(examples, batch_size=16, seed=0, group_batches=4)
-    seen = sorted(row for batch in grouped.batches for row in batch)
-    assert seen == list(range(len(examples)))
+    examples = EncodedExamples(tiny_tokenizer, data, list(range(len(data))), max_length=16)
     lengths = examples.lengths()
+    assert max(lengths) == 16 and min(lengths) < 16  # some rows truncated, some not
 
-    def padded_tokens(batches):
-        return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
-
-    order = list(range(len(examples)))
-    random.Random(0).shuffle(order)
-    random_batches = [order[i : i + 16] for i in range(0, len(order), 16)]
-    assert padded_tokens(grouped.batches) < 0.8 * padded_tokens(random_batches)
-
-    batch = collate([grouped[0]], tiny_tokenizer.pad_token_id)
-    width = max(lengths[i] for i in grouped.batches[0])
-    assert batch["input_ids"].shape == (len(grouped.batches[0]), width)
-    assert batch["attention_mask"].sum().item() == sum(lengths[i] for i in grouped.batches[0])
+    picked = [examples[i] | {"example_seed": 7} for i in (0, 3, 5)]
+    batch = collate(picked, tiny_tokenizer.pad_token_id)
+    width = max(lengths[i] for i in (0, 3, 5))
+    assert batch["input_ids"].shape == (3, width)
+    assert batch["attention_mask"].sum(1).tolist() == [lengths[i] for i in (0, 3, 5)]
+    assert batch["labels"].tolist() == [0, 3, 5]
+    for row, index in enumerate((0, 3, 5)):
+        length = lengths[index]
+        assert batch["input_ids"][row, :length].tolist() == examples.input_ids[index]
+        assert (batch["input_ids"][row, length:] == tiny_tokenizer.pad_token_id).all()
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
 
 
 def test_classification_report_matches_hand_computed_values():

@@ -131,3 +131,40 @@ def test_malformed_files_give_one_line_errors(trained, tmp_path, capsys):
                  "--out", str(tmp_path / "x"), "--max-steps", "1"]) == 2  # fmt: skip
     error = capsys.readouterr().err
     assert f"{path} line " in error and "answer_start" in error and "points at" in error
+
+
+class _TrainerBuilt(Exception):
+    """Raised by the recording Trainer below to stop a fine-tuning run before it trains."""
+
+
+@pytest.mark.parametrize("grouping", [True, False])
+def test_training_windows_are_length_grouped_by_the_trainer(
+    make_tiny_folder, tmp_path, monkeypatch, grouping
+):
+    from bertkit.tasks.qa import train as train_module
+
+    seen = {}
+
+    class RecordingTrainer(train_module.Trainer):
+        def __init__(self, model, config, dataset, **kwargs):
+            seen.update(kwargs, dataset=dataset, batch_size=config.batch_size)
+            raise _TrainerBuilt
+
+    monkeypatch.setattr(train_module, "Trainer", RecordingTrainer)
+    train = tmp_path / "train.json"
+    tiny_squad(train, count=12)
+    args = ["finetune", "qa", "--model", str(make_tiny_folder("question-answering")),
+            "--train", str(train), "--out", str(tmp_path / "m"), *WINDOW_ARGS,
+            "--batch-size", "4", "--no-progress"]  # fmt: skip
+    with pytest.raises(_TrainerBuilt):
+        main(args + ([] if grouping else ["--no-length-grouping"]))
+    assert seen["batch_size"] == 4
+    if not grouping:
+        assert seen["example_lengths"] is None
+        return
+    dataset, lengths = seen["dataset"], seen["example_lengths"]
+    assert lengths == [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+    assert len(set(lengths)) > 1  # contexts of three sizes: windows of several lengths
+    batch = seen["collate_fn"]([dataset[i] for i in range(len(dataset))])
+    assert batch["input_ids"].shape == (len(dataset), max(lengths))
+    assert batch["attention_mask"].sum(1).tolist() == lengths

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import logging
-import random
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -273,40 +272,11 @@ class EncodedExamples(Dataset):
         return [len(ids) for ids in self.input_ids]
 
 
-class LengthGroupedBatches(Dataset):
-    """Whole batches of similar-length rows, one batch per item, for dynamic padding.
+def collate(rows: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch of rows to its longest row: (B, T) ids, types and mask, (B,) labels.
 
-    Rows are shuffled once (seeded), cut into chunks of `batch_size * group_batches` rows, and
-    each chunk is sorted by length and cut into batches. The Trainer shuffles the order of the
-    batches every epoch; the membership of a batch stays fixed. Padding then costs a few
-    tokens per row instead of up to the longest row of a random batch.
+    Any "example_seed" the Trainer attached is ignored: this collation is deterministic.
     """
-
-    def __init__(self, examples: EncodedExamples, batch_size: int, seed: int, group_batches=50):
-        order = list(range(len(examples)))
-        random.Random(seed).shuffle(order)
-        lengths = examples.lengths()
-        chunk = batch_size * group_batches
-        self.batches: list[list[int]] = []
-        for start in range(0, len(order), chunk):
-            group = sorted(order[start : start + chunk], key=lengths.__getitem__)
-            self.batches.extend(
-                group[offset : offset + batch_size] for offset in range(0, len(group), batch_size)
-            )
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"rows": [self.examples[row] for row in self.batches[index]]}
-
-
-def collate(items: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest row. Items are rows, or {"rows": [...]} grouped batches."""
-    rows = []
-    for item in items:
-        rows.extend(item["rows"] if "rows" in item else [item])
     width = max(len(row["input_ids"]) for row in rows)
     input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)  # (B, T)
     token_type_ids = torch.zeros((len(rows), width), dtype=torch.long)

@@ -1,10 +1,11 @@
 """Fine-tune a pretrained BERT for text (or text-pair) classification with the shared Trainer.
 
 The training file fixes the label set (id2label / label2id go into config.json); the eval file
-picks the best checkpoint and drives early stopping. Batches are groups of similar-length rows
-padded to their longest row (see `LengthGroupedBatches`), which removes most padding work on
-short texts. The finished model folder is a complete Hugging Face folder that
-`transformers.BertForSequenceClassification.from_pretrained` loads as is.
+picks the best checkpoint and drives early stopping. Each batch is padded to its longest row,
+and by default the Trainer groups rows of similar token count into batches (reshuffled every
+epoch), which removes most padding work on short texts. The finished model folder is a
+complete Hugging Face folder that `transformers.BertForSequenceClassification.from_pretrained`
+loads as is.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from bertkit.pretrained import load_pretrained
 from bertkit.tasks.classification.data import (
     EncodedExamples,
     LabelledData,
-    LengthGroupedBatches,
     balanced_class_weights,
     collate,
     label_ids,
@@ -58,7 +58,7 @@ class ClassificationOptions:
     file_format: str | None = None  # csv, tsv or jsonl; None: from the file extension
     max_length: int = 128  # tokens per row (pairs included) after truncation
     class_weights: str = "none"  # "none", "balanced", or comma-separated weights in label order
-    length_grouping: bool = True  # batches of similar length (less padding) instead of random
+    length_grouping: bool = True  # batch rows of similar length (less padding), not random
     max_train_rows: int | None = None  # use a seeded random subset of the training rows
 
 
@@ -108,14 +108,8 @@ def finetune(
         max_length,
     )
 
-    examples = EncodedExamples(tokenizer, train_data, train_ids, max_length)
-    training = _resolve_precision(training)
-    if options.length_grouping:
-        dataset = LengthGroupedBatches(examples, training.batch_size, seed=training.seed)
-        # Each item is already a whole batch; the Trainer draws one item per micro-batch.
-        trainer_config = dataclasses.replace(training, batch_size=1)
-    else:
-        dataset, trainer_config = examples, training
+    dataset = EncodedExamples(tokenizer, train_data, train_ids, max_length)
+    trainer_config = _resolve_precision(training)
     eval_examples = None
     if eval_data is not None:
         eval_examples = EncodedExamples(tokenizer, eval_data, eval_ids, max_length)
@@ -138,6 +132,8 @@ def finetune(
         ),
         save_model_fn=save_model_fn,
         load_model_fn=load_model_fn,
+        # Token counts: the Trainer batches rows of similar length (less padding).
+        example_lengths=dataset.lengths() if options.length_grouping else None,
     )
     result = trainer.train()
 

@@ -106,6 +106,12 @@ def register_finetune(subparsers) -> None:
     parser.add_argument(
         "--max-train-questions", type=int, default=None, help="train on the first N questions"
     )
+    parser.add_argument(
+        "--no-length-grouping",
+        dest="length_grouping",
+        action="store_false",
+        help="random batches instead of batches of windows of similar length",
+    )
     add_training_args(parser, FINETUNE_DEFAULTS)
     parser.set_defaults(func=cli_finetune)
 
@@ -130,6 +136,7 @@ def cli_finetune(args) -> int:
         settings,
         eval_file=args.eval,
         max_train_questions=args.max_train_questions,
+        length_grouping=args.length_grouping,
     )
     if result.unreachable_answers:
         print(

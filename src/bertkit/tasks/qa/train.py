@@ -2,6 +2,7 @@
 
 Each question becomes one or more windows (see `features`); a window is one training item
 whose label is the answer's token span, or [CLS] when the answer is not wholly inside it.
+Windows are padded per batch, and batched by similar length unless length grouping is off.
 A file with unanswerable questions (SQuAD v2) switches on no-answer decoding. The eval file
 is scored with the official EM/F1 during training (best checkpoint, early stopping) and
 again at the end on the saved model. The saved folder is a Hugging Face
@@ -69,8 +70,13 @@ def finetune(
     settings: QASettings | None = None,
     eval_file: str | None = None,
     max_train_questions: int | None = None,
+    length_grouping: bool = True,
 ) -> FinetuneResult:
-    """Fine-tune `model_name` (folder or known name) on a SQuAD file; save the model to `out`."""
+    """Fine-tune `model_name` (folder or known name) on a SQuAD file; save the model to `out`.
+
+    With `length_grouping` the Trainer batches windows of similar token count (short contexts
+    together, full windows together), so padding to each batch's longest window costs little.
+    """
     train_data = read_squad(train_file)
     examples = train_data.examples[:max_train_questions]
     eval_data = read_squad(eval_file) if eval_file else None
@@ -129,6 +135,7 @@ def finetune(
         evaluate_fn=evaluate_fn,
         save_model_fn=save_model_fn,
         load_model_fn=load_model_fn,
+        example_lengths=[len(window.input_ids) for window in windows] if length_grouping else None,
     )
     result = trainer.train()
 
