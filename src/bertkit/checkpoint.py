@@ -126,12 +126,14 @@ def load_model(
     labels: list[str] | None = None,
     allow_missing: bool = False,
     config: BertConfig | None = None,
+    new_heads_expected: bool = False,
 ) -> tuple[BertPreTrainedModel, LoadReport]:
     """Build the model for `task` and fill it from the checkpoint in `folder`.
 
     `labels` sets a new label set for a classification head; a head absent from the
     checkpoint, or shaped for another label set, is initialised and listed in the report.
-    A missing encoder weight is an error unless `allow_missing` is set.
+    A missing encoder weight is an error unless `allow_missing` is set. `new_heads_expected`
+    (fine-tuning from a pretrained encoder) logs initialised heads at INFO, not WARNING.
     """
     if isinstance(task, str) and task not in TASK_MODELS:
         raise CheckpointError(f"unknown task {task!r}; use one of {', '.join(TASK_MODELS)}")
@@ -141,7 +143,13 @@ def load_model(
         config = config.with_labels(labels)
     state = read_state_dict(folder)
     model = model_class(config)
-    report = load_state_into(model, state, allow_missing=allow_missing, source=str(folder))
+    report = load_state_into(
+        model,
+        state,
+        allow_missing=allow_missing,
+        source=str(folder),
+        new_heads_expected=new_heads_expected,
+    )
     return model, report
 
 
@@ -151,12 +159,16 @@ def load_state_into(
     *,
     allow_missing: bool = False,
     source: str = "checkpoint",
+    new_heads_expected: bool = False,
 ) -> LoadReport:
     """Copy a Hugging Face-named state dict into `model`, reporting what did not fit.
 
     A missing or mis-shaped task head, and a missing pooler (masked-LM and token-level
     checkpoints have none), are initialised and listed in `initialised_heads`; a missing
-    encoder weight is an error unless `allow_missing`.
+    encoder weight is an error unless `allow_missing`. A missing head is a WARNING (a model
+    used as is would predict at random) unless `new_heads_expected` says the caller is about
+    to train it, as fine-tuning does; then it is logged at INFO. A mis-shaped head, which
+    discards trained weights, is always a WARNING.
     """
     if isinstance(model, BertForMaskedLM):
         _check_tied_decoder(hf_state, source)
@@ -206,10 +218,14 @@ def load_state_into(
     )
     report.missing_encoder = missing_encoder
     report.initialised_heads = missing_heads
+    head_level = logging.INFO if new_heads_expected else logging.WARNING
     for head in missing_heads:
         model.init_weights(model.bert.pooler if head == "pooler" else getattr(model, head))
-        logger.warning(
-            "%s has no trained %s: it is initialised randomly; train it before use", source, head
+        logger.log(
+            head_level,
+            "%s has no trained %s: it is initialised randomly; train it before use",
+            source,
+            head,
         )
     if report.unexpected:
         logger.info(

@@ -21,10 +21,21 @@ def load_pretrained(
     *,
     labels: list[str] | None = None,
     allow_missing: bool = False,
+    new_heads_expected: bool = False,
 ) -> tuple[BertPreTrainedModel, Tokenizer, LoadReport]:
-    """Model for `task`, its tokenizer and the load report, from a folder or a model name."""
+    """Model for `task`, its tokenizer and the load report, from a folder or a model name.
+
+    Fine-tuning passes `new_heads_expected=True`: a head it is about to train, missing from
+    the checkpoint, is then logged at INFO rather than warned about (see `load_state_into`).
+    """
     folder = resolve_model(name_or_path)
-    model, report = load_model(folder, task, labels=labels, allow_missing=allow_missing)
+    model, report = load_model(
+        folder,
+        task,
+        labels=labels,
+        allow_missing=allow_missing,
+        new_heads_expected=new_heads_expected,
+    )
     tokenizer = Tokenizer.from_pretrained(folder)
     check_vocabulary(tokenizer, model.config, str(folder))
     model.eval()

@@ -75,6 +75,24 @@ def test_missing_task_head_is_initialised_and_reported(tiny_folder, caplog):
     assert model.classifier.weight.shape == (3, 32)
     assert model.classifier.weight.detach().std().item() == pytest.approx(0.02, rel=0.3)
     assert "no trained classifier" in caplog.text
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+
+
+def test_new_heads_expected_logs_the_new_head_at_info(tiny_folder, classifier_folder, caplog):
+    caplog.set_level("INFO", logger="bertkit.checkpoint")
+    model, _, report = load_pretrained(
+        tiny_folder, "sequence-classification", labels=["x", "y"], new_heads_expected=True
+    )
+    assert report.initialised_heads == ["classifier"]
+    heads = [record for record in caplog.records if "no trained classifier" in record.message]
+    assert [record.levelname for record in heads] == ["INFO"]
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+    caplog.clear()  # a trained head of another label set still warns: its weights are lost
+    load_model(classifier_folder, "sequence-classification", labels=["p", "q", "r"],
+               new_heads_expected=True)  # fmt: skip
+    warnings = [record.message for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 2 and all("another label set" in text for text in warnings)
 
 
 def test_masked_lm_checkpoint_feeds_a_classifier_with_a_new_pooler(make_tiny_folder):

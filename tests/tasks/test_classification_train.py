@@ -224,7 +224,9 @@ def test_cli_errors_are_one_line(trained, make_tiny_folder, capsys, tmp_path):
     assert "fine-tune it" in message
 
 
-def test_multiclass_integer_labels_sentence_pairs_and_class_weights(make_tiny_folder, tmp_path):
+def test_multiclass_integer_labels_sentence_pairs_and_class_weights(
+    make_tiny_folder, tmp_path, caplog
+):
     rng = random.Random(3)
     rows = []
     for text, label in synthetic_rows(320, seed=2, classes=("positive", "negative", "neutral")):
@@ -238,6 +240,7 @@ def test_multiclass_integer_labels_sentence_pairs_and_class_weights(make_tiny_fo
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = tmp_path / "model"
+    caplog.set_level("INFO", logger="bertkit.checkpoint")
     code = main(
         [
             "finetune",
@@ -268,6 +271,8 @@ def test_multiclass_integer_labels_sentence_pairs_and_class_weights(make_tiny_fo
         ]
     )
     assert code == 0
+    new_head = [record for record in caplog.records if "no trained classifier" in record.message]
+    assert [record.levelname for record in new_head] == ["INFO"]  # expected when fine-tuning
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "0", "1": "1", "2": "2"}
     assert json.loads((out / "eval_results.json").read_text())["accuracy"] > 0.8

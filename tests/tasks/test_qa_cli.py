@@ -139,7 +139,7 @@ class _TrainerBuilt(Exception):
 
 @pytest.mark.parametrize("grouping", [True, False])
 def test_training_windows_are_length_grouped_by_the_trainer(
-    make_tiny_folder, tmp_path, monkeypatch, grouping
+    make_tiny_folder, tmp_path, monkeypatch, caplog, grouping
 ):
     from bertkit.tasks.qa import train as train_module
 
@@ -153,11 +153,14 @@ def test_training_windows_are_length_grouped_by_the_trainer(
     monkeypatch.setattr(train_module, "Trainer", RecordingTrainer)
     train = tmp_path / "train.json"
     tiny_squad(train, count=12)
-    args = ["finetune", "qa", "--model", str(make_tiny_folder("question-answering")),
+    args = ["finetune", "qa", "--model", str(make_tiny_folder("encoder")),
             "--train", str(train), "--out", str(tmp_path / "m"), *WINDOW_ARGS,
             "--batch-size", "4", "--no-progress"]  # fmt: skip
+    caplog.set_level("INFO", logger="bertkit.checkpoint")
     with pytest.raises(_TrainerBuilt):
         main(args + ([] if grouping else ["--no-length-grouping"]))
+    new_head = [record for record in caplog.records if "no trained span_head" in record.message]
+    assert [record.levelname for record in new_head] == ["INFO"]  # expected when fine-tuning
     assert seen["batch_size"] == 4
     if not grouping:
         assert seen["example_lengths"] is None

@@ -96,7 +96,9 @@ def finetune(
     eval_data = load_labelled(eval_file, **read) if eval_file else None
     eval_ids = label_ids(eval_data, label2id) if eval_data is not None else None
 
-    model, tokenizer, _ = load_pretrained(model_name, "sequence-classification", labels=labels)
+    model, tokenizer, _ = load_pretrained(
+        model_name, "sequence-classification", labels=labels, new_heads_expected=True
+    )
     model.config.extra["bertkit_task"] = TASK_NAME
     max_length = min(options.max_length, model.config.max_position_embeddings)
     model.class_weights = _class_weights(options.class_weights, train_ids, labels)
