@@ -1,5 +1,6 @@
 """The training loop: loss weighting, accumulation, clipping, logging, evaluation, time budget."""
 
+import csv
 import math
 
 import pytest
@@ -201,3 +202,25 @@ def test_existing_checkpoints_need_resume(tmp_path):
     _train(tmp_path, "run", max_steps=1)
     with pytest.raises(BertkitError, match="--resume"):
         _train(tmp_path, "run", max_steps=2)
+
+
+def test_eval_each_epoch_evaluates_at_every_epoch_end(tmp_path):
+    seen_steps = []
+
+    def evaluate_fn(model):
+        seen_steps.append(len(seen_steps))
+        return {"score": 1.0}
+
+    # 32 examples, batch 8: 4 steps per epoch, 3 epochs.
+    _, result = _train(
+        tmp_path,
+        "each-epoch",
+        evaluate_fn=evaluate_fn,
+        max_steps=None,
+        num_epochs=3,
+        eval_each_epoch=True,
+    )
+    assert result.global_step == 12
+    rows = list(csv.DictReader(open(tmp_path / "each-epoch" / "metrics.csv")))
+    evaluated = [int(row["step"]) for row in rows if row.get("eval_score")]
+    assert evaluated == [4, 8, 12]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +102,7 @@ def finetune(
             m, tokenizer, eval_set, eval_pairs.targets, options
         )
         if not training.eval_every:  # once per epoch unless --eval-every says otherwise
-            micro_batches = math.ceil(len(dataset) / training.batch_size)
-            steps = math.ceil(micro_batches / training.grad_accumulation_steps)
-            training = dataclasses.replace(training, eval_every=steps)
+            training = dataclasses.replace(training, eval_each_epoch=True)
 
     trainer = Trainer(
         model,

@@ -60,6 +60,7 @@ class TrainingConfig:
     # Logging, evaluation and checkpoints, all in optimizer steps; 0 disables the periodic one.
     log_every: int = 10  # rows in metrics.csv / TensorBoard, progress bar refresh
     eval_every: int = 0  # run evaluate_fn every N steps (it always runs at the end)
+    eval_each_epoch: bool = False  # also run evaluate_fn at the end of every epoch
     save_every: int = 1000  # write a checkpoint every N steps (one is always written at the end)
     keep_last: int = 3  # checkpoints kept in output_dir/checkpoints; older ones are removed
 
@@ -206,6 +207,12 @@ def add_training_args(
     add("--compile", action=argparse.BooleanOptionalAction, default=values["compile"])
     add("--log-every", type=int, default=values["log_every"])
     add("--eval-every", type=int, default=values["eval_every"])
+    add(
+        "--eval-each-epoch",
+        action=argparse.BooleanOptionalAction,
+        default=values["eval_each_epoch"],
+        help="also evaluate at the end of every epoch",
+    )
     add("--save-every", type=int, default=values["save_every"])
     add("--keep-last", type=int, default=values["keep_last"])
     add("--metric-for-best", default=values["metric_for_best"], help="e.g. eval_loss")

@@ -257,7 +257,10 @@ class Trainer:
                 elapsed = state.elapsed_seconds + time.monotonic() - session_start
                 stop_reason = self._stop_reason(elapsed)
                 eval_metrics = None
-                if config.eval_every and state.step % config.eval_every == 0:
+                epoch_ended = state.batch_position >= len(batches)
+                if (config.eval_every and state.step % config.eval_every == 0) or (
+                    config.eval_each_epoch and epoch_ended
+                ):
                     eval_metrics, patience_ran_out = self._evaluate()
                     if patience_ran_out:
                         stop_reason = stop_reason or "early_stopping"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import random
 import shutil
 from dataclasses import dataclass
@@ -115,11 +114,8 @@ def finetune(
     eval_examples = None
     if eval_data is not None:
         eval_examples = EncodedExamples(tokenizer, eval_data, eval_ids, max_length)
-        if not trainer_config.eval_every:
-            # Evaluate once per epoch unless --eval-every says otherwise.
-            micro_batches = math.ceil(len(dataset) / trainer_config.batch_size)
-            steps = math.ceil(micro_batches / trainer_config.grad_accumulation_steps)
-            trainer_config = dataclasses.replace(trainer_config, eval_every=steps)
+        if not trainer_config.eval_every:  # once per epoch unless --eval-every says otherwise
+            trainer_config = dataclasses.replace(trainer_config, eval_each_epoch=True)
 
     save_model_fn, load_model_fn = trainer_model_io(tokenizer)
     trainer = Trainer(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,9 +118,7 @@ def finetune(
     training = _resolve_precision(training)
     if eval_data is not None and not training.eval_every:
         # Evaluate once per epoch unless --eval-every says otherwise.
-        micro_batches = math.ceil(len(dataset) / training.batch_size)
-        steps = math.ceil(micro_batches / training.grad_accumulation_steps)
-        training = dataclasses.replace(training, eval_every=steps)
+        training = dataclasses.replace(training, eval_each_epoch=True)
 
     evaluate_fn = None
     if eval_data is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -212,9 +211,8 @@ def finetune(
             metrics["loss"] = window_loss(current, dev_windows, tokenizer.pad_token_id)
             return metrics
 
-        if not training.eval_every:
-            steps = math.ceil(len(windows) / training.batch_size / training.grad_accumulation_steps)
-            training = dataclasses.replace(training, eval_every=max(1, steps))
+        if not training.eval_every:  # once per epoch unless --eval-every says otherwise
+            training = dataclasses.replace(training, eval_each_epoch=True)
     elif training.metric_for_best is not None or training.early_stopping_patience is not None:
         raise InputError("--metric-for-best and early stopping need a dev set (--dev)")
 
