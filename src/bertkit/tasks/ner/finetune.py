@@ -80,7 +80,11 @@ def finetune_ner(
         raise InputError("the training data has no entity tags (only O); nothing to learn")
     _warn_unseen_types(train, dev or [])
 
-    model, tokenizer, _ = load_pretrained(model_name, "token-classification", labels=labels)
+    # The new classifier is drawn from the global RNG: seed it from the run's seed so that
+    # --seed decides the head's init too, without disturbing the caller's RNG state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model, tokenizer, _ = load_pretrained(model_name, "token-classification", labels=labels)
     max_length = min(max_length, model.config.max_position_embeddings)
     model.config.extra["bertkit_task"] = TASK_NAME
     model.config.extra[SETTINGS_KEY] = {"max_length": max_length, "scheme": scheme}
