@@ -31,6 +31,8 @@ TINY = [
     "--max-seq-length",
     "32",
     "--no-progress",
+    "--precision",
+    "fp32",  # runs are compared exactly
 ]
 
 

@@ -25,6 +25,7 @@ def _train(tmp_path, name, model=None, dataset=None, evaluate_fn=None, **overrid
         log_every=1,
         save_every=0,
         weight_decay=0.01,
+        precision="fp32",  # exact comparisons; bf16 autocast is tested on its own
     )
     settings.update(overrides)
     model = model if model is not None else tiny_model()

@@ -104,6 +104,7 @@ def _short_run(output_dir: Path, resume: bool = False, **overrides):
         keep_last=2,
         log_every=1,
         resume=resume,
+        precision="fp32",
     )
     settings.update(overrides)
     return Trainer(tiny_model(), TrainingConfig(**settings), TinyDataset(16)).train()

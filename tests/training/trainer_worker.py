@@ -26,6 +26,7 @@ RESUME_DEFAULTS = dict(
     eval_every=4,
     keep_last=5,
     seed=7,
+    precision="fp32",  # resume and DDP runs are compared exactly
 )
 
 

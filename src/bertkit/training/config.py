@@ -54,7 +54,7 @@ class TrainingConfig:
     pin_memory: bool = False  # pin host memory for faster copies to the GPU
 
     # Numerics and speed.
-    precision: str = "auto"  # "auto" = bf16 autocast on a bf16-capable GPU, else fp32
+    precision: str = "auto"  # "auto" = bf16 autocast where bf16_is_fast(device), else fp32
     compile: bool = False  # torch.compile the model before training
 
     # Logging, evaluation and checkpoints, all in optimizer steps; 0 disables the periodic one.

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from bertkit.errors import BertkitError, ConfigError
+from bertkit.inference import bf16_is_fast
 from bertkit.io_utils import atomic_write_file
 from bertkit.training import checkpoint as ckpt
 from bertkit.training.config import TrainingConfig
@@ -195,8 +196,8 @@ class Trainer:
         if precision == "fp32":
             return None
         if precision == "auto":
-            supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
-            return torch.bfloat16 if supported else None
+            # bf16 where it pays: a GPU with bf16, or a CPU with AVX-512-BF16/AMX instructions.
+            return torch.bfloat16 if bf16_is_fast(device) else None
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError("precision bf16 was asked for but this GPU does not support it")
         return torch.bfloat16
