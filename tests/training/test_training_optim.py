@@ -7,6 +7,7 @@ from trainer_tiny import tiny_model
 
 from bertkit.errors import ConfigError
 from bertkit.training import TrainingConfig, build_optimizer, build_scheduler, lr_multiplier
+from bertkit.training.optim import param_groups
 
 
 class _Named(nn.Module):
@@ -38,6 +39,33 @@ def test_tiny_model_groups_cover_every_trainable_parameter_once():
     assert len(grouped) == len({id(p) for p in grouped}) == len(list(model.parameters()))
     decayed = {id(p) for p in optimizer.param_groups[0]["params"]}
     assert id(model.embeddings.weight) in decayed and id(model.norm.weight) not in decayed
+
+
+def test_fused_adamw_on_cpu_matches_the_plain_update_with_the_same_groups():
+    config = TrainingConfig(max_steps=1, weight_decay=0.1, learning_rate=1e-2)
+    fused_model, plain_model = tiny_model(seed=1), tiny_model(seed=1)
+    fused = build_optimizer(fused_model, config)
+    assert all(group["fused"] for group in fused.param_groups)
+    plain = torch.optim.AdamW(
+        param_groups(plain_model, weight_decay=0.1),
+        lr=1e-2,
+        betas=(config.adam_beta1, config.adam_beta2),
+        eps=config.adam_epsilon,
+        foreach=False,
+    )
+    assert [g["weight_decay"] for g in fused.param_groups] == [0.1, 0.0]
+    pairs = list(zip(fused_model.parameters(), plain_model.parameters(), strict=True))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        for fused_param, plain_param in pairs:
+            gradient = torch.randn(fused_param.shape, generator=generator)
+            fused_param.grad, plain_param.grad = gradient.clone(), gradient
+        fused.step()
+        plain.step()
+    for fused_param, plain_param in pairs:
+        assert torch.allclose(fused_param, plain_param, rtol=0, atol=1e-6)
+    # The weights moved, so the comparison is not between two untouched models.
+    assert not torch.equal(fused_model.embeddings.weight, tiny_model(seed=1).embeddings.weight)
 
 
 @pytest.mark.parametrize(

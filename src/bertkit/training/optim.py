@@ -44,13 +44,24 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
-    """AdamW over `param_groups`, with the config's peak learning rate, betas and epsilon."""
-    return torch.optim.AdamW(
-        param_groups(model, config.weight_decay),
+    """AdamW over `param_groups`, with the config's peak learning rate, betas and epsilon.
+
+    The fused kernel (one pass over each parameter, CPU and GPU) is used where torch has it for
+    the parameters' device: on CPU torch's default is otherwise a Python loop of a dozen
+    element-wise ops per tensor, which made the update ~10% of a BERT-mini step. The fused and
+    the plain update agree to float rounding (~1e-7, tested). Elsewhere the default is kept.
+    """
+    groups = param_groups(model, config.weight_decay)
+    settings = dict(
         lr=config.learning_rate,
         betas=(config.adam_beta1, config.adam_beta2),
         eps=config.adam_epsilon,
     )
+    try:
+        return torch.optim.AdamW(groups, fused=True, **settings)
+    except RuntimeError as error:  # a device or tensor type without the fused kernel
+        logger.info("fused AdamW unavailable (%s); using the default implementation", error)
+        return torch.optim.AdamW(groups, **settings)
 
 
 def lr_multiplier(step: int, schedule: str, warmup_steps: int, total_steps: int | None) -> float:
