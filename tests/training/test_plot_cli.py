@@ -7,7 +7,7 @@ import torch
 from trainer_tiny import TinyDataset, make_evaluate_fn, tiny_model
 
 from bertkit.cli import main
-from bertkit.cli.plot import plot_run
+from bertkit.cli.plot import plan_panels, plot_run
 from bertkit.errors import BertkitError, InputError
 from bertkit.training import Trainer, TrainingConfig
 
@@ -63,3 +63,20 @@ def test_plot_without_matplotlib_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(BertkitError, match="matplotlib"):
         plot_run(tmp_path)
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_accuracy_and_perplexity_never_share_an_axis():
+    columns = ["step", "epoch", "loss", "lr", "eval_loss", "eval_perplexity", "eval_accuracy"]
+    series = {
+        "loss": [(10, 7.0), (20, 6.0)],
+        "lr": [(10, 1e-3), (20, 5e-4)],
+        "eval_loss": [(20, 6.2)],
+        "eval_perplexity": [(20, 492.7)],
+        "eval_accuracy": [(20, 0.12)],
+    }
+    assert plan_panels(columns, series) == [
+        ("loss", ["loss", "eval_loss"]),
+        ("learning rate", ["lr"]),
+        ("perplexity", ["eval_perplexity"]),
+        ("evaluation scores", ["eval_accuracy"]),
+    ]

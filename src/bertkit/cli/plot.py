@@ -36,16 +36,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
         raise InputError(f"{run_dir} has no {METRICS_FILE}; is it a training --output-dir?")
     columns, rows = read_metrics(metrics_path)
     series = {name: _series(rows, name) for name in columns if name not in ("step", "epoch")}
-    panels = [("train loss", ["loss"]), ("learning rate", ["lr"])]
-    eval_names = [name for name in columns if name.startswith("eval_")]
-    eval_losses = [name for name in eval_names if "loss" in name]
-    eval_others = [name for name in eval_names if name not in eval_losses]
-    if eval_losses:
-        panels[0] = ("loss", ["loss", *eval_losses])
-    if eval_others:
-        panels.append(("evaluation", eval_others))
-    panels = [(title, [n for n in names if series.get(n)]) for title, names in panels]
-    panels = [(title, names) for title, names in panels if names]
+    panels = plan_panels(columns, series)
     if not panels:
         raise InputError(f"{metrics_path} holds no loss, learning-rate or eval values to plot")
 
@@ -57,6 +48,8 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
             steps, values = zip(*series[name], strict=True)
             marker = "o" if name.startswith("eval_") else None
             axis.plot(steps, values, label=name, marker=marker, markersize=3)
+        if "perplexity" in title:
+            axis.set_yscale("log")
         axis.set_title(title)
         axis.grid(alpha=0.3)
         axis.legend()
@@ -68,6 +61,31 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
         figure.savefig(handle, format="png", dpi=120)
     pyplot.close(figure)
     return output
+
+
+def plan_panels(
+    columns: list[str], series: dict[str, list[tuple[int, float]]]
+) -> list[tuple[str, list[str]]]:
+    """(title, metric names) per panel, so that no axis mixes scales.
+
+    Train and eval losses share a panel and the learning rate has its own. Eval metrics whose
+    values all lie in [0, 1] (accuracy, F1, ...) share an "evaluation scores" panel; any other
+    eval metric (perplexity, ...) gets a panel of its own, since putting a perplexity of 500
+    and an accuracy of 0.2 on one axis flattens the accuracy to a line at zero.
+    """
+    eval_names = [name for name in columns if name.startswith("eval_") and series.get(name)]
+    eval_losses = [name for name in eval_names if "loss" in name]
+    scores = [
+        name
+        for name in eval_names
+        if name not in eval_losses and all(0.0 <= value <= 1.0 for _, value in series[name])
+    ]
+    others = [name for name in eval_names if name not in eval_losses and name not in scores]
+    panels = [("loss", ["loss", *eval_losses]), ("learning rate", ["lr"])]
+    panels += [(name.removeprefix("eval_").replace("_", " "), [name]) for name in others]
+    panels.append(("evaluation scores", scores))
+    panels = [(title, [name for name in names if series.get(name)]) for title, names in panels]
+    return [(title, names) for title, names in panels if names]
 
 
 def _series(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
