@@ -9,16 +9,20 @@ batch size, AdamW, gradient clipping and number of steps:
 - reference: `transformers.BertForMaskedLM` + `DataCollatorForLanguageModeling` (15%, 80/10/10)
   in a plain PyTorch loop, in its default fp32 and with bf16 autocast.
 
-Each configuration runs in its own subprocess, so peak memory (ru_maxrss) is its own. The
-first `--skip` steps are left out of the timing (allocator and kernel warm-up).
+Each run of a configuration is its own subprocess, so its peak memory (ru_maxrss) is its own.
+Runs are interleaved (bertkit, reference, bertkit, reference, ... for `--rounds` rounds) and the
+median round per side is reported: on a shared machine the load changes from minute to minute,
+and interleaving spreads it over both sides. Both sides are timed the same way, from the start
+of one training forward pass to the next (data, masking, forward, backward, clipping, update),
+in wall-clock time and in process CPU time (all threads; steadier when other jobs compete for
+the cores). The first `--skip` steps are left out (allocator and kernel warm-up).
 
-    python bench/bench_pretrain.py --corpus ../shared/data/corpus --steps 30
+    python bench/bench_pretrain.py --corpus ../shared/data/corpus --steps 30 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -26,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     parser.add_argument(
-        "--rounds", type=int, default=1, help="run every side this often, best throughput kept"
+        "--rounds", type=int, default=3, help="runs per side, interleaved; the median is kept"
     )
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # worker mode
     return parser.parse_args(argv)
@@ -91,16 +94,10 @@ def run_bertkit(args, sequences, tokenizer, bf16: bool) -> dict:
             precision="bf16" if bf16 else "fp32",
             progress_bar=False,
         )
+        marks = _mark_forward_starts(model)
         trainer = Trainer(model, config, dataset, collate_fn=MaskingCollator(tokenizer))
         result = trainer.train()
-        # With log_every=1 each metrics row covers one step: data loading, masking, forward,
-        # backward and update, as the reference loop's timing does.
-        with open(Path(output_dir) / "metrics.csv", newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if row["tokens_per_s"]]
-        step_times = [
-            args.batch_size * args.seq_length / float(row["tokens_per_s"]) for row in rows
-        ]
-    return {"step_times": step_times, "final_loss": result.metrics.get("loss")}
+    return {"marks": marks, "final_loss": result.metrics.get("loss")}
 
 
 def run_reference(args, sequences, tokenizer, bf16: bool) -> dict:
@@ -130,9 +127,8 @@ def run_reference(args, sequences, tokenizer, bf16: bool) -> dict:
         [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
         lr=5e-4,
     )
-    step_times, loss = [], None
+    marks, loss = _mark_forward_starts(model), None
     for step in range(args.steps):
-        start = time.perf_counter()
         rows = sequences[step * args.batch_size : (step + 1) * args.batch_size]
         batch = collator([{"input_ids": row.tolist()} for row in rows])
         context = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
@@ -143,8 +139,22 @@ def run_reference(args, sequences, tokenizer, bf16: bool) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss = output.loss.item()
-        step_times.append(time.perf_counter() - start)
-    return {"step_times": step_times, "final_loss": loss}
+    return {"marks": marks, "final_loss": loss}
+
+
+def _mark_forward_starts(model: torch.nn.Module) -> list[tuple[float, float]]:
+    """(wall, process CPU) seconds at the start of every training forward pass.
+
+    Consecutive marks bracket one whole step of either side, whatever its loop looks like.
+    """
+    marks: list[tuple[float, float]] = []
+
+    def hook(module, inputs):
+        if module.training:
+            marks.append((time.perf_counter(), time.process_time()))
+
+    model.register_forward_pre_hook(hook)
+    return marks
 
 
 def worker(args) -> None:
@@ -155,13 +165,18 @@ def worker(args) -> None:
         import transformers  # noqa: F401 - counted in the baseline, not in training memory
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = runner(args, sequences, tokenizer, bf16=args.side.endswith("bf16"))
-    timed = result["step_times"][args.skip :]
-    tokens = args.batch_size * args.seq_length * len(timed)
+    marks = result["marks"]
+    if len(marks) != args.steps or args.steps - args.skip < 2:
+        raise SystemExit(f"{args.side}: {len(marks)} steps marked; need --steps > --skip + 1")
+    # Steps skip .. steps-2 are bracketed by the next step's mark.
+    (wall_start, cpu_start), (wall_end, cpu_end) = marks[args.skip], marks[-1]
+    tokens = args.batch_size * args.seq_length * (args.steps - 1 - args.skip)
     print(
         json.dumps(
             {
                 "side": args.side,
-                "tokens_per_s": tokens / sum(timed),
+                "tokens_per_s": tokens / (wall_end - wall_start),
+                "tokens_per_cpu_s": tokens / (cpu_end - cpu_start),
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "baseline_rss_mib": baseline,
                 "final_loss": result["final_loss"],
@@ -185,40 +200,54 @@ def main() -> None:
         worker(args)
         return
     packed_sequences(args)  # build the token cache once, outside the timed runs
-    results: dict[str, dict] = {}
-    # Sides alternate within each round, and the best round counts: on a shared machine the
-    # load changes from minute to minute, and the best run is the least disturbed one.
+    runs: dict[str, list[dict]] = {side: [] for side in args.sides}
+    # Interleaved: every round runs each side once, so load changes hit all sides alike.
     for round_number in range(args.rounds):
         for side in args.sides:
             row = _run_side(side, args)
             row["round"] = round_number
             print(json.dumps(row), flush=True)
-            if side not in results or row["tokens_per_s"] > results[side]["tokens_per_s"]:
-                results[side] = row
+            runs[side].append(row)
+    results = {side: _median_row(rows) for side, rows in runs.items()}
 
     print(
         f"\npreset {args.preset}, seq {args.seq_length}, batch {args.batch_size}, "
-        f"{args.steps} steps ({args.skip} untimed), {args.threads} threads, best of "
-        f"{args.rounds} round(s)"
+        f"{args.steps} steps ({args.skip} untimed), {args.threads} threads, median of "
+        f"{args.rounds} interleaved round(s)"
     )
-    print("peak RSS: whole process; training: peak RSS minus the RSS after imports and data")
-    header = f"{'configuration':<14} {'tokens/s':>10} {'peak RSS MiB':>13} {'training MiB':>13}"
-    print(header + f" {'final loss':>11}")
+    print(
+        "tokens/s: wall clock; tokens/CPU-s: per second of process CPU time (all threads); "
+        "peak RSS: whole process; training: peak RSS minus the RSS after imports and data"
+    )
+    header = f"{'configuration':<14} {'tokens/s':>9} {'tokens/CPU-s':>13} {'peak RSS MiB':>13}"
+    print(header + f" {'training MiB':>13} {'final loss':>11}")
     for side, row in results.items():
         training = row["peak_rss_mib"] - row["baseline_rss_mib"]
         print(
-            f"{side:<14} {row['tokens_per_s']:>10.0f} {row['peak_rss_mib']:>13.0f} "
-            f"{training:>13.0f} {row['final_loss']:>11.3f}"
+            f"{side:<14} {row['tokens_per_s']:>9.0f} {row['tokens_per_cpu_s']:>13.0f} "
+            f"{row['peak_rss_mib']:>13.0f} {training:>13.0f} {row['final_loss']:>11.3f}"
         )
     for ours, theirs in (
-        ("bertkit-bf16", "hf-fp32"),
         ("bertkit-fp32", "hf-fp32"),
+        ("bertkit-bf16", "hf-fp32"),
         ("bertkit-bf16", "hf-bf16"),
     ):
         if ours in results and theirs in results:
-            ratio = results[ours]["tokens_per_s"] / results[theirs]["tokens_per_s"]
-            memory = results[ours]["peak_rss_mib"] / results[theirs]["peak_rss_mib"]
-            print(f"{ours} / {theirs}: {ratio:.2f}x throughput, {memory:.2f}x peak memory")
+            mine, reference = results[ours], results[theirs]
+            print(
+                f"{ours} / {theirs}: "
+                f"{mine['tokens_per_s'] / reference['tokens_per_s']:.2f}x throughput (wall), "
+                f"{mine['tokens_per_cpu_s'] / reference['tokens_per_cpu_s']:.2f}x (CPU time), "
+                f"{mine['peak_rss_mib'] / reference['peak_rss_mib']:.2f}x peak memory"
+            )
+
+
+def _median_row(rows: list[dict]) -> dict:
+    """Per-field medians over a side's rounds (throughputs, memory and loss separately)."""
+    fields = ("tokens_per_s", "tokens_per_cpu_s", "peak_rss_mib", "baseline_rss_mib")
+    median = {name: float(np.median([row[name] for row in rows])) for name in fields}
+    median["final_loss"] = rows[0]["final_loss"]  # the same seeds every round
+    return median
 
 
 if __name__ == "__main__":
