@@ -1,8 +1,8 @@
 """bertkit: BERT end to end, from WordPiece and masked-LM pretraining to fine-tuning and serving.
 
-    from bertkit import load_pretrained, SentenceEncoder
-    model, tokenizer, report = load_pretrained("minilm", "sequence-classification",
-                                               labels=["negative", "positive"])
+The top level holds the core: `load_pretrained(name_or_path, task)` returns a model, its
+tokenizer and a load report; `SentenceEncoder` embeds texts; the task packages live under
+`bertkit.tasks`, the trainer under `bertkit.training`.
 """
 
 from bertkit.checkpoint import load_model, save_model
