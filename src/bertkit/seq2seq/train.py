@@ -33,7 +33,6 @@ from bertkit.seq2seq.metrics import sequence_metrics
 from bertkit.seq2seq.model import EncoderDecoder
 from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig, TrainResult
-from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def finetune(
     result = trainer.train()
     out = Path(out)
     with atomic_write_dir(out) as tmp:
-        shutil.copytree(_chosen_model(result), tmp, dirs_exist_ok=True)
+        shutil.copytree(result.model_folder(), tmp, dirs_exist_ok=True)
     return FinetuneResult(out, result, initialised)
 
 
@@ -138,16 +137,6 @@ def _resolve_lengths(model: EncoderDecoder, options: Seq2SeqOptions) -> Seq2SeqO
                 f"positions, got {value}"
             )
     return options
-
-
-def _chosen_model(result: TrainResult) -> Path:
-    """best/model when an eval metric was tracked, else the final checkpoint's model."""
-    if result.best_checkpoint is not None and (result.best_checkpoint / MODEL_DIR).is_dir():
-        return result.best_checkpoint / MODEL_DIR
-    latest = latest_checkpoint(result.output_dir)
-    if latest is None:
-        raise InputError(f"{result.output_dir} holds no checkpoint to export")
-    return latest / MODEL_DIR
 
 
 def evaluate_pairs(

@@ -60,6 +60,16 @@ class TrainResult:
     output_dir: Path
     stop_reason: str  # "max_steps", "num_epochs", "max_time" or "early_stopping"
 
+    def model_folder(self) -> Path:
+        """The model to publish: best/model when an eval metric was tracked, else the newest
+        checkpoint's model folder."""
+        if self.best_checkpoint is not None and (self.best_checkpoint / ckpt.MODEL_DIR).is_dir():
+            return self.best_checkpoint / ckpt.MODEL_DIR
+        latest = ckpt.latest_checkpoint(self.output_dir)
+        if latest is None:
+            raise BertkitError(f"{self.output_dir} holds no checkpoint to publish")
+        return latest / ckpt.MODEL_DIR
+
 
 @dataclass
 class _LoopState:

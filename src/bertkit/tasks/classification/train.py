@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
-from bertkit.inference import autocast_context, bf16_is_fast, length_sorted_batches
+from bertkit.inference import autocast_context, length_sorted_batches
 from bertkit.io_utils import atomic_write_dir, atomic_write_file
 from bertkit.model.heads import BertForSequenceClassification
 from bertkit.pretrained import load_pretrained
@@ -39,7 +39,6 @@ from bertkit.tasks.classification.data import (
 )
 from bertkit.tasks.classification.evaluate import classification_report
 from bertkit.training import Trainer, TrainingConfig, TrainResult
-from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ def finetune(
     )
 
     dataset = EncodedExamples(tokenizer, train_data, train_ids, max_length)
-    trainer_config = _resolve_precision(training)
+    trainer_config = training
     eval_examples = None
     if eval_data is not None:
         eval_examples = EncodedExamples(tokenizer, eval_data, eval_ids, max_length)
@@ -135,7 +134,7 @@ def finetune(
     )
     result = trainer.train()
 
-    chosen = _chosen_model(result)
+    chosen = result.model_folder()
     out = Path(out)
     with atomic_write_dir(out) as tmp:
         shutil.copytree(chosen, tmp, dirs_exist_ok=True)
@@ -196,27 +195,6 @@ def _class_weights(spec: str, ids: list[int], labels: list[str]) -> torch.Tensor
         "class weights: %s", dict(zip(labels, [round(w, 4) for w in weights.tolist()], strict=True))
     )
     return weights
-
-
-def _resolve_precision(training: TrainingConfig) -> TrainingConfig:
-    """ "auto" means bf16 autocast wherever bf16 is fast, CPUs with AVX-512 BF16 / AMX included
-    (the Trainer's own "auto" only picks bf16 on GPUs)."""
-    if training.precision != "auto":
-        return training
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = "bf16" if bf16_is_fast(device) else "fp32"
-    logger.info("precision auto -> %s", precision)
-    return dataclasses.replace(training, precision=precision)
-
-
-def _chosen_model(result: TrainResult) -> Path:
-    """best/model when an eval metric was tracked, else the final checkpoint's model."""
-    if result.best_checkpoint is not None and (result.best_checkpoint / MODEL_DIR).is_dir():
-        return result.best_checkpoint / MODEL_DIR
-    latest = latest_checkpoint(result.output_dir)
-    if latest is None:
-        raise InputError(f"{result.output_dir} holds no checkpoint to export")
-    return latest / MODEL_DIR
 
 
 def evaluate_examples(

@@ -21,11 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bertkit.checkpoint import trainer_model_io
-from bertkit.errors import InputError
-from bertkit.inference import bf16_is_fast
 from bertkit.io_utils import atomic_write_dir, atomic_write_file
 from bertkit.model.heads import BertForQuestionAnswering
 from bertkit.pretrained import load_pretrained
@@ -41,7 +37,6 @@ from bertkit.tasks.qa.predict import SETTINGS_KEY, QASettings, score_windows
 from bertkit.tasks.qa.squad import QAExample, SquadDataset, read_squad
 from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig, TrainResult
-from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +110,6 @@ def finetune(
         settings.doc_stride,
     )
     dataset = WindowDataset(windows)
-    training = _resolve_precision(training)
     if eval_data is not None and not training.eval_every:
         # Evaluate once per epoch unless --eval-every says otherwise.
         training = dataclasses.replace(training, eval_each_epoch=True)
@@ -138,7 +132,7 @@ def finetune(
 
     out = Path(out)
     with atomic_write_dir(out) as tmp:
-        shutil.copytree(_chosen_model(result), tmp, dirs_exist_ok=True)
+        shutil.copytree(result.model_folder(), tmp, dirs_exist_ok=True)
     report = None
     if eval_data is not None:
         best, best_tokenizer, _ = load_pretrained(out, "question-answering")
@@ -212,24 +206,3 @@ def evaluate_dataset(
         report.update(best_null_thresholds(spans, diffs, gold))
         report["null_threshold"] = float(settings.null_threshold)
     return report, by_id
-
-
-def _resolve_precision(training: TrainingConfig) -> TrainingConfig:
-    """ "auto" means bf16 autocast wherever bf16 is fast, CPUs with AVX-512 BF16 / AMX included
-    (the Trainer's own "auto" only picks bf16 on GPUs)."""
-    if training.precision != "auto":
-        return training
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = "bf16" if bf16_is_fast(device) else "fp32"
-    logger.info("precision auto -> %s", precision)
-    return dataclasses.replace(training, precision=precision)
-
-
-def _chosen_model(result: TrainResult) -> Path:
-    """best/model when an eval metric was tracked, else the final checkpoint's model."""
-    if result.best_checkpoint is not None and (result.best_checkpoint / MODEL_DIR).is_dir():
-        return result.best_checkpoint / MODEL_DIR
-    latest = latest_checkpoint(result.output_dir)
-    if latest is None:
-        raise InputError(f"{result.output_dir} holds no checkpoint to export")
-    return latest / MODEL_DIR

@@ -21,7 +21,6 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import load_model
 from bertkit.errors import InputError
 from bertkit.hub import resolve_model
-from bertkit.inference import bf16_is_fast
 from bertkit.io_utils import atomic_write_dir
 from bertkit.pretrained import check_vocabulary
 from bertkit.tasks.summarization.data import Document
@@ -45,7 +44,6 @@ from bertkit.tasks.summarization.supervised import (
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig
-from bertkit.training.checkpoint import MODEL_DIR, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +188,6 @@ def finetune(
         100 * stats["oracle_positive_fraction"],
     )
 
-    training = _resolve_precision(training)
     evaluate_fn = None
     if dev_documents:
         dev_windows, _ = labelled_windows(
@@ -230,7 +227,7 @@ def finetune(
     )
     result = trainer.train()
 
-    chosen = _chosen_model(result)
+    chosen = result.model_folder()
     out = Path(out)
     with atomic_write_dir(out) as tmp:
         shutil.copytree(chosen, tmp, dirs_exist_ok=True)
@@ -259,21 +256,3 @@ def freeze_lower_layers(model: BertForExtractiveSummarization, count: int) -> No
         for parameter in module.parameters():
             parameter.requires_grad_(False)
     logger.info("froze the embeddings and %d of %d encoder layers", count, len(layers))
-
-
-def _resolve_precision(training: TrainingConfig) -> TrainingConfig:
-    """Precision "auto" picks bf16 wherever it is fast, CPUs with AVX-512 BF16 / AMX included."""
-    if training.precision != "auto":
-        return training
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return dataclasses.replace(training, precision="bf16" if bf16_is_fast(device) else "fp32")
-
-
-def _chosen_model(result) -> Path:
-    """best/model when a metric was tracked, else the final checkpoint's model."""
-    if result.best_checkpoint is not None and (result.best_checkpoint / MODEL_DIR).is_dir():
-        return result.best_checkpoint / MODEL_DIR
-    latest = latest_checkpoint(result.output_dir)
-    if latest is None:
-        raise InputError(f"{result.output_dir} holds no checkpoint to export")
-    return latest / MODEL_DIR
