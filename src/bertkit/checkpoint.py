@@ -106,7 +106,8 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         reason = " ".join(str(error).split())[:300]
         raise CheckpointError(
             f"{path} is not a valid safetensors file ({reason}); it may be truncated or "
-            "corrupt: download or save the checkpoint again"
+            "corrupt: save the checkpoint again, or refetch a cached model with "
+            "`bertkit download NAME --force`"
         ) from None
 
 

@@ -106,7 +106,7 @@ def fetch_dataset(name: str, force: bool = False) -> Path:
     if not raw_file.is_file():
         raise BertkitError(f"{raw} lacks {raw_file.name}; remove {raw} and fetch again")
     splits = dataset.build(raw_file)
-    with atomic_write_dir(target) as tmp:
+    with atomic_write_dir(target, replace_any=True) as tmp:
         for split, rows in splits.items():
             path = tmp / f"{split}.csv"
             with open(path, "w", encoding="utf-8", newline="") as handle:

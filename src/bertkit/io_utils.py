@@ -9,17 +9,48 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from bertkit.errors import InputError
+
+# Files that mark a folder as bertkit output (a model, tokenizer, checkpoint or export folder),
+# which a new output may replace; any other non-empty folder is the user's and is kept.
+OUTPUT_MARKERS = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "model.safetensors",
+    "trainer_state.json",
+    "export.json",
+)
+
+
+def check_output_folder(target: str | os.PathLike) -> None:
+    """Refuse an output path that is a file, or a non-empty folder bertkit did not write:
+    replacing it would delete the user's files. Call it before long work, too."""
+    target = Path(target)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise InputError(f"output {target} exists and is not a folder; choose another path")
+    if target.is_dir() and any(target.iterdir()):
+        if not any((target / marker).is_file() for marker in OUTPUT_MARKERS):
+            raise InputError(
+                f"refusing to replace {target}: it is not empty and holds no bertkit output "
+                "(no config.json, tokenizer.json, ...); choose a new output folder or empty it"
+            )
+
 
 @contextlib.contextmanager
-def atomic_write_dir(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_write_dir(target: str | os.PathLike, *, replace_any: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; on success it replaces `target` in one rename.
 
     An existing `target` is moved aside first and removed only after the new folder is in place
     (and put back if that fails), so an interruption leaves either the old or the new folder,
     never a half-written one. Everything in `target` is replaced, including files the new
-    folder does not have.
+    folder does not have; so unless `replace_any` is set (for bertkit's own caches), a target
+    that is a file or a non-empty folder without bertkit output is refused up front.
     """
     target = Path(target)
+    if not replace_any:
+        check_output_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _unique_sibling(target, lambda path: os.mkdir(path, 0o777))
     try:

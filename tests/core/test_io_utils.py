@@ -28,7 +28,7 @@ def test_file_is_replaced_only_on_success(tmp_path):
 def test_folder_is_put_back_when_the_final_rename_fails(tmp_path, monkeypatch):
     target = tmp_path / "model"
     target.mkdir()
-    (target / "weights").write_text("old")
+    (target / "model.safetensors").write_text("old")
     real_replace = os.replace
 
     def failing_replace(source, destination):
@@ -39,8 +39,8 @@ def test_folder_is_put_back_when_the_final_rename_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(io_utils.os, "replace", failing_replace)
     with pytest.raises(OSError, match="I/O error"):
         with atomic_write_dir(target) as tmp:
-            (tmp / "weights").write_text("new")
-    assert (target / "weights").read_text() == "old"
+            (tmp / "model.safetensors").write_text("new")
+    assert (target / "model.safetensors").read_text() == "old"
     assert os.listdir(tmp_path) == ["model"]
 
 

@@ -85,7 +85,7 @@ def test_failed_verification_leaves_no_folder_and_keeps_an_old_one(
 ):
     out = tmp_path / "export"
     out.mkdir()
-    (out / "previous.txt").write_text("an earlier export")
+    (out / "export.json").write_text("an earlier export")
     original_run = ExportedModel.run
 
     def drifting_run(self, *inputs):
@@ -94,7 +94,7 @@ def test_failed_verification_leaves_no_folder_and_keeps_an_old_one(
     monkeypatch.setattr(ExportedModel, "run", drifting_run)
     with pytest.raises(ExportError, match="differ from the eager model's by up to 1.00e-03"):
         export_model(serve_folders["classify"], out, "torchscript")
-    assert [path.name for path in out.iterdir()] == ["previous.txt"]
+    assert [path.name for path in out.iterdir()] == ["export.json"]
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".export")]
 
 

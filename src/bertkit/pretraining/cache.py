@@ -113,7 +113,7 @@ def _build(
     files: list[Path], tokenizer: Tokenizer, max_seq_length: int, folder: Path, shard_rows: int
 ) -> None:
     dtype = np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max + 1 else np.int32
-    with atomic_write_dir(folder) as tmp:
+    with atomic_write_dir(folder, replace_any=True) as tmp:
         sequences = pack_sequences(iter_documents(files), tokenizer, max_seq_length)
         shard_counts, lengths = _write_shards(
             sequences, tmp, max_seq_length, dtype, shard_rows, tokenizer.pad_token_id

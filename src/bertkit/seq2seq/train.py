@@ -20,7 +20,7 @@ import torch
 
 from bertkit.errors import InputError
 from bertkit.inference import length_sorted_batches
-from bertkit.io_utils import atomic_write_dir
+from bertkit.io_utils import atomic_write_dir, check_output_folder
 from bertkit.seq2seq.checkpoint import (
     GENERATION_KEY,
     from_pretrained_bert,
@@ -70,6 +70,7 @@ def finetune(
     eval_file: str | None = None,
 ) -> FinetuneResult:
     """Build BERT2BERT from `model_name`, train on `train_file`, save the model to `out`."""
+    check_output_folder(out)  # before the long work, not after it
     options = options or Seq2SeqOptions()
     train_pairs = read_pairs(train_file, options.fields)
     eval_pairs = read_pairs(eval_file, options.fields) if eval_file else None

@@ -103,7 +103,7 @@ def write_checkpoint(
 ) -> Path:
     """Write one checkpoint folder atomically; `trainer_state` must be JSON-serialisable."""
     state = dict(trainer_state, format_version=FORMAT_VERSION)
-    with atomic_write_dir(target) as folder:
+    with atomic_write_dir(target, replace_any=True) as folder:
         (folder / MODEL_DIR).mkdir()
         save_model_fn(model, folder / MODEL_DIR, model_state)
         if optimizer_state is not None:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import autocast_context, length_sorted_batches
-from bertkit.io_utils import atomic_write_dir, atomic_write_file
+from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
 from bertkit.model.heads import BertForSequenceClassification
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.classification.data import (
@@ -80,6 +80,7 @@ def finetune(
     eval_file: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune `model_name` (folder or known name) on `train_file`; save the model to `out`."""
+    check_output_folder(out)  # before the long work, not after it
     options = options or ClassificationOptions()
     read = dict(
         text_column=options.text_column,

@@ -49,7 +49,7 @@ def wnut_splits(force: bool = False) -> dict[str, Path]:
         pairs = zip(sentence.words, sentence.tags, strict=True)
         block = "".join(f"{word}\t{tag}\n" for word, tag in pairs)
         groups[split_of(index)].append(block)
-    with atomic_write_dir(target) as tmp:
+    with atomic_write_dir(target, replace_any=True) as tmp:
         for split, blocks in groups.items():
             (tmp / f"{split}.conll").write_text("\n".join(blocks) + "\n", encoding="utf-8")
     logger.info(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.checkpoint import trainer_model_io
-from bertkit.io_utils import atomic_write_dir, atomic_write_file
+from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
 from bertkit.model.heads import BertForQuestionAnswering
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.qa.decode import QAPrediction, decode_predictions
@@ -71,6 +71,7 @@ def finetune(
     With `length_grouping` the Trainer batches windows of similar token count (short contexts
     together, full windows together), so padding to each batch's longest window costs little.
     """
+    check_output_folder(out)  # before the long work, not after it
     train_data = read_squad(train_file)
     examples = train_data.examples[:max_train_questions]
     eval_data = read_squad(eval_file) if eval_file else None

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import load_model
 from bertkit.errors import InputError
 from bertkit.hub import resolve_model
-from bertkit.io_utils import atomic_write_dir
+from bertkit.io_utils import atomic_write_dir, check_output_folder
 from bertkit.pretrained import check_vocabulary
 from bertkit.tasks.summarization.data import Document
 from bertkit.tasks.summarization.oracle import greedy_oracle
@@ -163,6 +163,7 @@ def finetune(
 ) -> dict:
     """Fine-tune `model_name` on documents with reference summaries; save the best model to
     `out`. Returns a report with label statistics and the final dev ROUGE."""
+    check_output_folder(out)  # before the long work, not after it
     options = options or SummarizationOptions()
     folder = resolve_model(model_name)
     model, _ = load_model(folder, BertForExtractiveSummarization)
