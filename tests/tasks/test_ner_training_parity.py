@@ -326,3 +326,33 @@ def test_seed_decides_the_new_classifier(make_tiny_folder, tmp_path):
     first, again, other = head(1, "a"), head(1, "b"), head(2, "c")
     assert torch.equal(first, again)
     assert not torch.allclose(first, other)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(make_tiny_folder, tmp_path):
+    """Stopping after 2 steps and resuming to 5 (checkpoints through the task's HF-folder
+    save/load pair) gives the weights of 5 steps in one go."""
+    from bertkit.checkpoint import read_state_dict
+    from bertkit.tasks.ner import finetune_ner
+    from bertkit.tasks.ner.data import Sentence
+
+    torch.set_num_threads(1)
+    base = make_tiny_folder("encoder")
+    words, tags = random_sentences(12, seed=6)
+    sentences = [
+        Sentence(w, [LABELS[t] for t in ts], "generated", list(range(1, len(w) + 1)))
+        for w, ts in zip(words, tags, strict=True)
+    ]
+
+    def run(folder: str, max_steps: int, resume: bool = False):
+        config = TrainingConfig(
+            output_dir=str(tmp_path / folder), seed=3, max_steps=max_steps, batch_size=4,
+            learning_rate=1e-3, warmup_steps=2, precision="fp32", save_every=0, resume=resume,
+        )  # fmt: skip
+        return read_state_dict(finetune_ner(base, sentences, None, config).model_dir)
+
+    straight = run("straight", 5)
+    run("resumed", 2)
+    resumed = run("resumed", 5, resume=True)
+    assert straight.keys() == resumed.keys()
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=0, rtol=0, msg=name)

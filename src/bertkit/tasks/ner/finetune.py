@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bertkit.checkpoint import read_state_dict, save_model
+from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.io_utils import atomic_write_dir
-from bertkit.model.heads import BertForTokenClassification
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.ner.alignment import DEFAULT_OVERLAP, Collator, FeatureDataset, build_features
 from bertkit.tasks.ner.data import Sentence, check_tags, label_set, read_ner_file
@@ -35,10 +34,8 @@ from bertkit.tasks.ner.dataset import resolve_data
 from bertkit.tasks.ner.metrics import SCHEMES, NerReport
 from bertkit.tasks.ner.predict import SETTINGS_KEY, TASK_NAME
 from bertkit.tasks.ner.tagging import evaluate_sentences
-from bertkit.tokenization import Tokenizer
 from bertkit.training import Trainer, TrainingConfig, TrainResult
 from bertkit.training.checkpoint import BEST_DIR, MODEL_DIR, latest_checkpoint
-from bertkit.weight_names import from_hf
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +118,15 @@ def finetune_ner(
             metrics["loss"] = loss
         return metrics
 
+    save_model_fn, load_model_fn = trainer_model_io(tokenizer)
     trainer = Trainer(
         model,
         config,
         FeatureDataset(features),
         collate_fn=Collator(tokenizer.pad_token_id),
         evaluate_fn=evaluate if dev is not None else None,
-        save_model_fn=_model_writer(tokenizer),
-        load_model_fn=_read_model_state,
+        save_model_fn=save_model_fn,
+        load_model_fn=load_model_fn,
     )
     result = trainer.train()
 
@@ -184,23 +182,6 @@ def _with_eval_defaults(config: TrainingConfig, num_features: int, has_dev: bool
     if metric.removeprefix("eval_") == "loss":
         greater = False
     return replace(config, eval_every=eval_every, metric_for_best=metric, greater_is_better=greater)
-
-
-def _model_writer(tokenizer: Tokenizer):
-    """The Trainer's save_model_fn: each checkpoint's model/ is a complete HF folder."""
-
-    def write(model: nn.Module, folder: Path, state: dict[str, torch.Tensor]) -> None:
-        # Rebuilt from the full state dict, which under FSDP the live model does not hold.
-        copy = BertForTokenClassification(model.config)
-        copy.load_state_dict({name: tensor.detach().cpu() for name, tensor in state.items()})
-        save_model(copy, folder, tokenizer)
-
-    return write
-
-
-def _read_model_state(model: nn.Module, folder: Path) -> dict[str, torch.Tensor]:
-    state, _ = from_hf(read_state_dict(folder))
-    return state
 
 
 def _final_model_source(result: TrainResult, output_dir: Path) -> Path:
