@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+import torch
+
 from bertkit.checkpoint import LoadReport, load_model
 from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError
@@ -22,20 +24,26 @@ def load_pretrained(
     labels: list[str] | None = None,
     allow_missing: bool = False,
     new_heads_expected: bool = False,
+    seed: int | None = None,
 ) -> tuple[BertPreTrainedModel, Tokenizer, LoadReport]:
     """Model for `task`, its tokenizer and the load report, from a folder or a model name.
 
     Fine-tuning passes `new_heads_expected=True`: a head it is about to train, missing from
     the checkpoint, is then logged at INFO rather than warned about (see `load_state_into`).
+    With `seed`, newly initialised weights are drawn from that seed (so a run's --seed decides
+    its new head), leaving the caller's random state as it was.
     """
     folder = resolve_model(name_or_path)
-    model, report = load_model(
-        folder,
-        task,
-        labels=labels,
-        allow_missing=allow_missing,
-        new_heads_expected=new_heads_expected,
-    )
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model, report = load_model(
+            folder,
+            task,
+            labels=labels,
+            allow_missing=allow_missing,
+            new_heads_expected=new_heads_expected,
+        )
     tokenizer = Tokenizer.from_pretrained(folder)
     check_vocabulary(tokenizer, model.config, str(folder))
     model.eval()

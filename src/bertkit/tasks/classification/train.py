@@ -96,7 +96,11 @@ def finetune(
     eval_ids = label_ids(eval_data, label2id) if eval_data is not None else None
 
     model, tokenizer, _ = load_pretrained(
-        model_name, "sequence-classification", labels=labels, new_heads_expected=True
+        model_name,
+        "sequence-classification",
+        labels=labels,
+        new_heads_expected=True,
+        seed=training.seed,
     )
     model.config.extra["bertkit_task"] = TASK_NAME
     max_length = min(options.max_length, model.config.max_position_embeddings)

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from bertkit.checkpoint import trainer_model_io
@@ -77,11 +76,14 @@ def finetune_ner(
         raise InputError("the training data has no entity tags (only O); nothing to learn")
     _warn_unseen_types(train, dev or [])
 
-    # The new classifier is drawn from the global RNG: seed it from the run's seed so that
-    # --seed decides the head's init too, without disturbing the caller's RNG state.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model, tokenizer, _ = load_pretrained(model_name, "token-classification", labels=labels)
+    # --seed decides the new classifier's init too, without disturbing the caller's RNG state.
+    model, tokenizer, _ = load_pretrained(
+        model_name,
+        "token-classification",
+        labels=labels,
+        new_heads_expected=True,
+        seed=config.seed,
+    )
     max_length = min(max_length, model.config.max_position_embeddings)
     model.config.extra["bertkit_task"] = TASK_NAME
     model.config.extra[SETTINGS_KEY] = {"max_length": max_length, "scheme": scheme}

@@ -80,7 +80,9 @@ def finetune(
         logger.info("%s has unanswerable questions: decoding may answer ''", train_file)
         settings = dataclasses.replace(settings, allow_no_answer=True)
 
-    model, tokenizer, _ = load_pretrained(model_name, "question-answering", new_heads_expected=True)
+    model, tokenizer, _ = load_pretrained(
+        model_name, "question-answering", new_heads_expected=True, seed=training.seed
+    )
     settings.validate(model.config.max_position_embeddings)
     model.config.extra["bertkit_task"] = TASK_NAME
     model.config.extra[SETTINGS_KEY] = dataclasses.asdict(settings)
