@@ -180,6 +180,13 @@ def load_state_into(
         if name not in expected:
             report.unexpected.append(name)
             del state[name]
+    extra_layers = [name for name in report.unexpected if name.startswith("bert.encoder.layers.")]
+    if extra_layers:
+        held = 1 + max(int(name.split(".")[3]) for name in extra_layers)
+        raise CheckpointError(
+            f"{source}: config.json says num_hidden_layers={model.config.num_hidden_layers} but "
+            f"the weights hold at least {held} layers; the config does not match the weights"
+        )
     head_prefixes = tuple(f"{head}." for head in model.head_modules()) + tuple(
         head for head in model.head_modules()
     )

@@ -348,3 +348,19 @@ def test_save_over_an_existing_folder_replaces_it(classifier_folder, tiny_tokeni
     reloaded, _ = load_model(classifier_folder, "sequence-classification")
     assert torch.equal(reloaded.classifier.bias, model.classifier.bias)
     assert sorted(p.name for p in classifier_folder.parent.iterdir()) == ["classifier"]
+
+
+def test_config_with_fewer_layers_than_the_weights_is_refused(tmp_path, tiny_folder):
+    import json
+    import shutil
+
+    from bertkit.checkpoint import load_model
+    from bertkit.errors import CheckpointError
+
+    folder = tmp_path / "cut"
+    shutil.copytree(tiny_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["num_hidden_layers"] -= 1
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="num_hidden_layers"):
+        load_model(folder)
