@@ -34,7 +34,6 @@ from bertkit.tasks.ner.metrics import SCHEMES, NerReport
 from bertkit.tasks.ner.predict import SETTINGS_KEY, TASK_NAME
 from bertkit.tasks.ner.tagging import evaluate_sentences
 from bertkit.training import Trainer, TrainingConfig, TrainResult
-from bertkit.training.checkpoint import BEST_DIR, MODEL_DIR, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ def finetune_ner(
     model_dir = output_dir / MODEL_SUBDIR
     if int(os.environ.get("RANK", "0")) != 0:
         return NerFinetuneResult(model_dir, labels, result, None)
-    source = _final_model_source(result, output_dir)
+    source = result.model_folder()
     with atomic_write_dir(model_dir) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
     logger.info("fine-tuned model written to %s (from %s)", model_dir, source)
@@ -184,15 +183,3 @@ def _with_eval_defaults(config: TrainingConfig, num_features: int, has_dev: bool
     if metric.removeprefix("eval_") == "loss":
         greater = False
     return replace(config, eval_every=eval_every, metric_for_best=metric, greater_is_better=greater)
-
-
-def _final_model_source(result: TrainResult, output_dir: Path) -> Path:
-    if result.best_checkpoint is not None:
-        return result.best_checkpoint / MODEL_DIR
-    best = output_dir / BEST_DIR / MODEL_DIR
-    if best.is_dir():
-        return best
-    latest = latest_checkpoint(output_dir)
-    if latest is None:
-        raise InputError(f"training left no checkpoint in {output_dir}")
-    return latest / MODEL_DIR
