@@ -48,7 +48,8 @@ def fill_mask(
     top_k: int = 5,
     precision: str = "fp32",
 ) -> list[list[list[Filler]]]:
-    """For each text, for each [MASK] in it (left to right), the `top_k` fillers."""
+    """For each text, for each [MASK] in it (left to right), the `top_k` fillers, special
+    tokens excluded; probabilities are the model's softmax over the whole vocabulary."""
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
     encoding = tokenizer(
@@ -77,7 +78,12 @@ def fill_mask(
         ).logits  # (num_masks, vocab), row-major over (B, T)
     probabilities = logits.float().softmax(-1)
     vocab_size = min(tokenizer.vocab_size, probabilities.shape[-1])
-    top = probabilities[:, :vocab_size].topk(min(top_k, vocab_size), dim=-1)
+    # [CLS], [SEP], [PAD], [MASK] and [UNK] are never a useful filler; they keep their share of
+    # the probability mass but are not offered as candidates.
+    candidates = probabilities[:, :vocab_size].clone()
+    special = [i for i in tokenizer.special_token_ids if i < vocab_size]
+    candidates[:, special] = -1.0
+    top = candidates.topk(min(top_k, vocab_size - len(special)), dim=-1)
 
     results: list[list[list[Filler]]] = [[] for _ in texts]
     rows, columns = torch.nonzero(masked, as_tuple=True)

@@ -118,11 +118,26 @@ def test_fill_mask_matches_hugging_face(hf_masked_lm):
             logits = reference(**encoded).logits[0]
         positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
         for fillers, position in zip(masks, positions.tolist(), strict=True):
-            expected = logits[position].softmax(-1).topk(4)
+            probabilities = logits[position].softmax(-1)
+            candidates = probabilities.clone()
+            candidates[sorted(tokenizer.special_token_ids)] = -1.0
+            expected = candidates.topk(4)
             assert [f.token_id for f in fillers] == expected.indices.tolist()
             got = torch.tensor([f.probability for f in fillers])
             torch.testing.assert_close(got, expected.values, rtol=1e-4, atol=1e-6)
             assert "[MASK]" not in fillers[0].sequence or len(masks) > 1
+
+
+def test_fill_mask_never_offers_special_tokens(hf_masked_lm):
+    reference, folder = hf_masked_lm
+    model, tokenizer = load_fill_mask_model(folder)
+    favoured = sorted(tokenizer.special_token_ids)
+    with torch.no_grad():
+        model.mlm_head.bias[favoured] += 50.0  # the model now prefers them everywhere
+    (fillers,) = fill_mask(model, tokenizer, ["the cat [MASK] the river."], top_k=3)[0]
+    assert len(fillers) == 3
+    assert not {f.token_id for f in fillers} & tokenizer.special_token_ids
+    assert all(f.probability < 1e-6 for f in fillers)  # the mass stayed with the special tokens
 
 
 def test_fill_mask_cli_prints_fillers(hf_masked_lm, capsys):
