@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 
 from bertkit.errors import InputError
 from bertkit.inference import length_sorted_batches
-from bertkit.io_utils import atomic_write_dir, check_output_folder
+from bertkit.io_utils import check_output_folder
 from bertkit.seq2seq.checkpoint import (
     GENERATION_KEY,
     from_pretrained_bert,
@@ -114,9 +113,7 @@ def finetune(
         load_model_fn=read_model_state,
     )
     result = trainer.train()
-    out = Path(out)
-    with atomic_write_dir(out) as tmp:
-        shutil.copytree(result.model_folder(), tmp, dirs_exist_ok=True)
+    out = result.publish_model(out)
     return FinetuneResult(out, result, initialised)
 
 

@@ -21,7 +21,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +37,7 @@ from torch.utils.data import Dataset
 
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.inference import bf16_is_fast
-from bertkit.io_utils import atomic_write_file
+from bertkit.io_utils import atomic_write_dir, atomic_write_file
 from bertkit.training import checkpoint as ckpt
 from bertkit.training.config import TrainingConfig
 from bertkit.training.data_order import EpochPlan, default_collate_fn, make_loader
@@ -69,6 +71,15 @@ class TrainResult:
         if latest is None:
             raise BertkitError(f"{self.output_dir} holds no checkpoint to publish")
         return latest / ckpt.MODEL_DIR
+
+    def publish_model(self, out: str | os.PathLike) -> Path:
+        """Copy `model_folder()` to `out` atomically (a reader never sees half a model; an
+        existing bertkit model there is replaced, a folder of other files is refused)."""
+        out, source = Path(out), self.model_folder()
+        with atomic_write_dir(out) as tmp:
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+        logger.info("fine-tuned model written to %s (from %s)", out, source)
+        return out
 
 
 @dataclass

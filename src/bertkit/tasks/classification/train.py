@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import autocast_context, length_sorted_batches
-from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
+from bertkit.io_utils import atomic_write_file, check_output_folder
 from bertkit.model.heads import BertForSequenceClassification
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.classification.data import (
@@ -139,10 +138,7 @@ def finetune(
     )
     result = trainer.train()
 
-    chosen = result.model_folder()
-    out = Path(out)
-    with atomic_write_dir(out) as tmp:
-        shutil.copytree(chosen, tmp, dirs_exist_ok=True)
+    out = result.publish_model(out)
     report = None
     if eval_data is not None:
         best, best_tokenizer, _ = load_pretrained(out, "sequence-classification")

@@ -15,14 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bertkit.checkpoint import trainer_model_io
-from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
+from bertkit.io_utils import atomic_write_file, check_output_folder
 from bertkit.model.heads import BertForQuestionAnswering
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.qa.decode import QAPrediction, decode_predictions
@@ -133,9 +132,7 @@ def finetune(
     )
     result = trainer.train()
 
-    out = Path(out)
-    with atomic_write_dir(out) as tmp:
-        shutil.copytree(result.model_folder(), tmp, dirs_exist_ok=True)
+    out = result.publish_model(out)
     report = None
     if eval_data is not None:
         best, best_tokenizer, _ = load_pretrained(out, "question-answering")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import load_model
 from bertkit.errors import InputError
 from bertkit.hub import resolve_model
-from bertkit.io_utils import atomic_write_dir, check_output_folder
+from bertkit.io_utils import check_output_folder
 from bertkit.pretrained import check_vocabulary
 from bertkit.tasks.summarization.data import Document
 from bertkit.tasks.summarization.oracle import greedy_oracle
@@ -228,10 +227,7 @@ def finetune(
     )
     result = trainer.train()
 
-    chosen = result.model_folder()
-    out = Path(out)
-    with atomic_write_dir(out) as tmp:
-        shutil.copytree(chosen, tmp, dirs_exist_ok=True)
+    out = result.publish_model(out)
     report: dict = {
         "model": str(out),
         "train": stats,
