@@ -199,6 +199,13 @@ def test_bad_json_is_400(clients):
     assert "not valid JSON" in error_of(response, 400)
 
 
+def test_body_that_is_not_utf8_is_400_naming_the_encoding(clients):
+    response = clients("embed").post(
+        "/embed", content=b'{"texts": ["caf\xe9"]}', headers={"content-type": "application/json"}
+    )
+    assert "UTF-8" in error_of(response, 400)
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [

@@ -249,6 +249,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = str(error.detail)
         if error.status_code == 404:
             message = f"no endpoint {request.url.path}; see GET /info for this server's endpoints"
+        elif error.status_code == 400:
+            # FastAPI's answer to a body json.loads cannot even decode (not UTF-8, mostly);
+            # the body is not read again here: its stream may already be closed.
+            kind = "invalid_json"
+            message = "the request body could not be read as JSON: send UTF-8 encoded JSON"
         return error_response(error.status_code, kind, message)
 
     @app.exception_handler(Exception)
