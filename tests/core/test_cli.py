@@ -237,3 +237,19 @@ def test_invalid_numbers_are_usage_errors(capsys, tiny_folder):
         main(["embed", str(tiny_folder), "--input", "-", "--batch-size", "0"])
     assert exit_info.value.code == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [("num_hidden_layers", 1, "num_hidden_layers=1"), ("hidden_size", 64, "has shape")],
+)
+def test_info_refuses_a_config_that_does_not_match_its_weights(
+    capsys, make_tiny_folder, field, value, named
+):
+    folder = make_tiny_folder("encoder")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    code, _, err = run_cli(capsys, "info", folder)
+    assert code == 2
+    assert named in err and "does not match the weights" in err

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from bertkit.checkpoint import load_config, read_state_dict
+from bertkit.checkpoint import TASK_MODELS, load_config, load_state_into, read_state_dict
 from bertkit.cli.common import positive_int, progress_bar, read_lines, read_numbered_lines
 from bertkit.embeddings import SentenceEncoder
 from bertkit.errors import BertkitError, InputError
@@ -74,7 +74,13 @@ def run_download(args) -> int:
 def run_info(args) -> int:
     folder = resolve_model(args.model)
     config = load_config(folder)
-    state, unexpected = from_hf(read_state_dict(folder))
+    hf_state = read_state_dict(folder)
+    # Fit the weights into the encoder config.json describes: a config that does not match its
+    # weights (layers, sizes, vocabulary) is an error here, as it is when the model is loaded.
+    load_state_into(
+        TASK_MODELS["encoder"](config), hf_state, source=str(folder), new_heads_expected=True
+    )
+    state, unexpected = from_hf(hf_state)
     parameters = sum(tensor.numel() for tensor in state.values())
     heads = sorted({name.split(".")[0] for name in state if not name.startswith("bert.")})
     info = {
