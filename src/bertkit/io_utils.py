@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -22,6 +23,25 @@ OUTPUT_MARKERS = (
     "trainer_state.json",
     "export.json",
 )
+# Each folder atomic_write_dir writes lists its top-level entries here, so that replacing it
+# later can tell bertkit's files from ones a user added since.
+MANIFEST = ".bertkit-files"
+# What a folder without a manifest (saved by transformers, or by bertkit before manifests) may
+# hold and still be replaced: model, tokenizer, checkpoint and export files, nothing else.
+KNOWN_OUTPUT_NAMES = frozenset(
+    OUTPUT_MARKERS
+    + (
+        "special_tokens_map.json",
+        "generation_config.json",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "summarization_head.safetensors",
+        "optimizer.safetensors",
+        "model",
+        "model.torchscript.pt",
+        "model.onnx",
+    )
+)
 
 
 def check_output_folder(target: str | os.PathLike) -> None:
@@ -36,6 +56,27 @@ def check_output_folder(target: str | os.PathLike) -> None:
                 f"refusing to replace {target}: it is not empty and holds no bertkit output "
                 "(no config.json, tokenizer.json, ...); choose a new output folder or empty it"
             )
+        foreign = foreign_entries(target)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise InputError(
+                f"refusing to replace {target}: besides bertkit's output it holds {shown}, "
+                "which bertkit did not write and would delete; move them out or choose "
+                "another output folder"
+            )
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """Top-level entries of an output folder that bertkit did not write (names, sorted)."""
+    try:
+        allowed = set(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        allowed = set(KNOWN_OUTPUT_NAMES)
+    return sorted(
+        entry.name + ("/" if entry.is_dir() else "")
+        for entry in folder.iterdir()
+        if entry.name not in allowed and entry.name != MANIFEST
+    )
 
 
 @contextlib.contextmanager
@@ -44,9 +85,10 @@ def atomic_write_dir(target: str | os.PathLike, *, replace_any: bool = False) ->
 
     An existing `target` is moved aside first and removed only after the new folder is in place
     (and put back if that fails), so an interruption leaves either the old or the new folder,
-    never a half-written one. Everything in `target` is replaced, including files the new
-    folder does not have; so unless `replace_any` is set (for bertkit's own caches), a target
-    that is a file or a non-empty folder without bertkit output is refused up front.
+    never a half-written one. Everything in `target` is replaced; so unless `replace_any` is
+    set (for bertkit's own caches), a target that is a file, a non-empty folder without bertkit
+    output, or a bertkit folder to which someone added files is refused, up front and again just
+    before the swap. The new folder records its entries in a manifest for that check.
     """
     target = Path(target)
     if not replace_any:
@@ -55,6 +97,10 @@ def atomic_write_dir(target: str | os.PathLike, *, replace_any: bool = False) ->
     tmp = _unique_sibling(target, lambda path: os.mkdir(path, 0o777))
     try:
         yield tmp
+        if not replace_any:
+            names = sorted(entry.name for entry in tmp.iterdir())
+            (tmp / MANIFEST).write_text(json.dumps(names), encoding="utf-8")
+            check_output_folder(target)  # files may have been added during a long run
         _fsync_tree(tmp)
         _replace_dir(tmp, target)
     except BaseException:
@@ -89,6 +135,8 @@ def _replace_dir(new: Path, target: Path) -> None:
 def atomic_write_file(target: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator:
     """Open a temporary file beside `target` for writing; rename it over `target` on success."""
     target = Path(target)
+    if target.is_dir():
+        raise InputError(f"output {target} is a folder; give the path of a file to write")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = _unique_sibling(
         target, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))

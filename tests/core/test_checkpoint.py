@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 import bertkit.checkpoint as checkpoint
 from bertkit.checkpoint import load_model, read_state_dict, save_model
-from bertkit.errors import CheckpointError, ConfigError
+from bertkit.errors import CheckpointError, ConfigError, InputError
 from bertkit.pretrained import load_pretrained
 
 
@@ -282,6 +282,7 @@ def test_vocabulary_larger_than_the_embedding_is_refused(tiny_folder, tiny_vocab
 def test_save_writes_a_complete_readable_folder(make_tiny_folder):
     folder = make_tiny_folder("question-answering")
     assert sorted(path.name for path in folder.iterdir()) == [
+        ".bertkit-files",  # the manifest that tells bertkit's files from a user's
         "config.json",
         "model.safetensors",
         "special_tokens_map.json",
@@ -339,12 +340,15 @@ def test_failed_save_leaves_the_old_folder_intact(
 
 
 def test_save_over_an_existing_folder_replaces_it(classifier_folder, tiny_tokenizer):
-    (classifier_folder / "stale.txt").write_text("old")
     model, _ = load_model(classifier_folder, "sequence-classification")
     with torch.no_grad():
         model.classifier.bias.add_(1.0)
+    (classifier_folder / "notes.txt").write_text("mine")  # a user's file: refused, kept
+    with pytest.raises(InputError, match="notes.txt"):
+        save_model(model, classifier_folder, tiny_tokenizer)
+    assert (classifier_folder / "notes.txt").read_text() == "mine"
+    (classifier_folder / "notes.txt").unlink()
     save_model(model, classifier_folder, tiny_tokenizer)
-    assert not (classifier_folder / "stale.txt").exists()
     reloaded, _ = load_model(classifier_folder, "sequence-classification")
     assert torch.equal(reloaded.classifier.bias, model.classifier.bias)
     assert sorted(p.name for p in classifier_folder.parent.iterdir()) == ["classifier"]

@@ -26,14 +26,48 @@ def test_a_file_is_refused(tmp_path):
 
 
 def test_an_earlier_model_folder_or_an_empty_folder_is_replaced(tmp_path):
-    for name, files in (("model", {"config.json": "{}", "old.txt": "x"}), ("empty", {})):
+    hf_files = {"config.json": "{}", "model.safetensors": "x", "pytorch_model.bin": "x"}
+    for name, files in (("model", hf_files), ("empty", {})):
         target = tmp_path / name
         target.mkdir()
         for file_name, text in files.items():
             (target / file_name).write_text(text)
         with atomic_write_dir(target) as tmp:
             (tmp / "config.json").write_text('{"new": 1}')
-        assert sorted(p.name for p in target.iterdir()) == ["config.json"]
+        assert sorted(p.name for p in target.iterdir()) == [".bertkit-files", "config.json"]
+        assert (target / "config.json").read_text() == '{"new": 1}'
+    with atomic_write_dir(tmp_path / "model") as tmp:  # its own earlier output: replaced again
+        (tmp / "config.json").write_text('{"new": 2}')
+        (tmp / "extra").mkdir()
+    with atomic_write_dir(tmp_path / "model") as tmp:
+        (tmp / "config.json").write_text('{"new": 3}')
+    assert (tmp_path / "model" / "config.json").read_text() == '{"new": 3}'
+
+
+def test_files_a_user_added_to_a_model_folder_are_never_deleted(tmp_path):
+    target = tmp_path / "model"
+    with atomic_write_dir(target) as tmp:
+        (tmp / "config.json").write_text("{}")
+        (tmp / "model.safetensors").write_text("x")
+    (target / "NOTES.md").write_text("mine")
+    (target / "results").mkdir()
+    with pytest.raises(InputError, match=r"NOTES\.md, results/"):
+        check_output_folder(target)
+    with pytest.raises(InputError, match="did not write"):
+        with atomic_write_dir(target) as tmp:
+            (tmp / "config.json").write_text('{"new": 1}')
+    assert (target / "NOTES.md").read_text() == "mine" and (target / "results").is_dir()
+    assert (target / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left
+
+    # Added while a long run was writing its new folder: refused at the swap, nothing lost.
+    (target / "NOTES.md").unlink()
+    (target / "results").rmdir()
+    with pytest.raises(InputError, match="late.txt"):
+        with atomic_write_dir(target) as tmp:
+            (target / "late.txt").write_text("mine too")
+            (tmp / "config.json").write_text('{"new": 2}')
+    assert (target / "late.txt").read_text() == "mine too"
 
 
 def test_caches_may_replace_anything(tmp_path):
@@ -70,3 +104,12 @@ def test_finetune_refuses_before_training(tmp_path, tiny_folder, capsys):
     assert code == 2
     assert (out / "notes.txt").read_text() == "mine"
     assert "refusing to replace" in capsys.readouterr().err
+
+
+def test_a_report_file_path_that_is_a_folder_is_refused(tmp_path):
+    from bertkit.io_utils import atomic_write_file
+
+    with pytest.raises(InputError, match="is a folder; give the path of a file"):
+        with atomic_write_file(tmp_path, encoding="utf-8") as handle:
+            handle.write("x")
+    assert list(tmp_path.iterdir()) == []
