@@ -214,7 +214,7 @@ def test_cli_errors_are_one_line(trained, make_tiny_folder, capsys, tmp_path):
 
     unseen = write_csv(tmp_path / "unseen.csv", [("good", "positive"), ("meh", "neutral")])
     message = run_cli_error(["evaluate", str(trained["out"]), "--data", unseen], capsys)
-    assert "'neutral' were not seen in training" in message
+    assert "unseen.csv, line 3: label 'neutral' was not seen in training" in message
     message = run_cli_error(base + ["--train", trained["train"], "--eval", unseen], capsys)
     assert "line 3: label 'neutral' was not seen in training" in message
 

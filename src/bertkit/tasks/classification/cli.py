@@ -137,6 +137,13 @@ def cli_evaluate(args) -> int:
             f"skipped {len(data.skipped_lines)} row(s) with empty text in {args.data}",
             file=sys.stderr,
         )
+    known = set(classifier.labels)
+    for line, label in zip(data.lines, data.labels, strict=True):
+        if str(label) not in known:
+            raise InputError(
+                f"{args.data}, line {line}: label {str(label)!r} was not seen in training; "
+                f"the model knows {', '.join(map(repr, classifier.labels))}"
+            )
     with progress_bar(len(data), "evaluating") as bar:
         report = classifier.evaluate(
             data.texts, data.labels, data.pairs, batch_size=args.batch_size, progress=bar.update
