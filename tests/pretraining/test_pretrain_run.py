@@ -295,6 +295,7 @@ def test_learns_a_vocabulary_when_none_is_given(tmp_path, corpus_file):
     vocab = (out / "tokenizer" / "vocab.txt").read_text().splitlines()
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(vocab) <= 150
     assert (out / "model" / "vocab.txt").read_text().splitlines() == vocab
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no lock/temp
     # Resuming reuses the saved vocabulary (and cache) rather than learning a new one.
     assert (
         main(["pretrain", *flags[:-4], "--max-steps", "3", "--output-dir", str(out), "--resume"])

@@ -187,13 +187,16 @@ def _check_positions(max_positions: int, max_seq_length: int) -> None:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock, so that concurrent ranks learn the vocabulary only once."""
+    """An exclusive lock, so that concurrent ranks learn the vocabulary one at a time. The
+    lock file is removed afterwards (a rank still waiting holds the inode open, and learning
+    the vocabulary is deterministic, so a rank arriving later may simply take a new lock)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
+            path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
