@@ -253,7 +253,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             # FastAPI's answer to a body json.loads cannot even decode (not UTF-8, mostly);
             # the body is not read again here: its stream may already be closed.
             kind = "invalid_json"
-            message = "the request body could not be read as JSON: send UTF-8 encoded JSON"
+            message = (
+                "the request body could not be parsed as JSON (bytes that are not UTF-8, or "
+                "nesting too deep); send UTF-8 encoded JSON"
+            )
         return error_response(error.status_code, kind, message)
 
     @app.exception_handler(Exception)
