@@ -31,7 +31,8 @@ class Filler:
 
 def load_fill_mask_model(name_or_path: str | os.PathLike) -> tuple[BertForMaskedLM, Tokenizer]:
     """The masked-LM model and tokenizer of a folder; refuses a model without a trained head."""
-    model, tokenizer, report = load_pretrained(name_or_path, "masked-lm")
+    # A missing head is this function's error to report, not a warning to log first.
+    model, tokenizer, report = load_pretrained(name_or_path, "masked-lm", new_heads_expected=True)
     if "mlm_head" in report.initialised_heads:
         raise InputError(
             f"{name_or_path} has no masked-language-model head (cls.predictions.*), so it "

@@ -1,6 +1,7 @@
 """WordPiece vocabulary training and fill-mask on bertkit and Hugging Face folders."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -151,6 +152,7 @@ def test_fill_mask_cli_prints_fillers(hf_masked_lm, capsys):
     assert "has no [MASK]" in capsys.readouterr().err
 
 
-def test_model_without_mlm_head_is_refused(make_tiny_folder):
+def test_model_without_mlm_head_is_refused(make_tiny_folder, caplog):
     with pytest.raises(InputError, match="no masked-language-model head"):
         load_fill_mask_model(make_tiny_folder("encoder"))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # the error says it
