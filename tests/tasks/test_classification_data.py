@@ -73,6 +73,14 @@ def test_missing_label_column_names_file_line_and_columns(tmp_path):
         load_labelled(path)
 
 
+def test_tab_separated_file_named_csv_points_at_the_delimiter(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text\tlabel\ngood film\tpos\nbad film\tneg\n", encoding="utf-8")
+    with pytest.raises(InputError, match="header was read as one column.*--format"):
+        load_labelled(str(path))
+    assert load_labelled(str(path), file_format="tsv").labels == ["pos", "neg"]
+
+
 def test_non_utf8_bytes_name_the_line(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"text,label\nfine,a\ncaf\xe9 bad,b\n")

@@ -180,6 +180,13 @@ def load_labelled(
 
 def _missing_column_message(path: str, line: int, column: str, record: dict) -> str:
     found = ", ".join(repr(name) for name in record) or "none"
+    names = list(record)
+    if len(names) == 1 and any(sep in str(names[0]) for sep in ("\t", ",", ";")):
+        return (
+            f"{path}, line {line}: no column {column!r}: the header was read as one column "
+            f"({found}), so the file's delimiter is not the one its extension implies; "
+            "rename the file (.csv comma, .tsv tab) or pass --format"
+        )
     return (
         f"{path}, line {line}: no column {column!r} (columns: {found}); choose the right one "
         "with --text-column / --pair-column / --label-column"
