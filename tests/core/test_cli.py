@@ -211,6 +211,11 @@ def test_other_input_mistakes(capsys, tiny_folder, tmp_path):
     code, _, err = run_cli(capsys, "embed", tiny_folder, "--input", bad)
     assert_one_line_error(code, err, "not UTF-8", "line 2")
 
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"ok\nstill ok\n\x00\x01\x02\n")
+    code, _, err = run_cli(capsys, "embed", tiny_folder, "--input", binary)
+    assert_one_line_error(code, err, "NUL byte", "line 3")
+
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
     code, _, err = run_cli(capsys, "embed", tiny_folder, "--input", empty)

@@ -81,6 +81,13 @@ def test_tab_separated_file_named_csv_points_at_the_delimiter(tmp_path):
     assert load_labelled(str(path), file_format="tsv").labels == ["pos", "neg"]
 
 
+def test_binary_file_with_nul_bytes_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"text,label\nfine,a\nbin\x00ary,b\n")
+    with pytest.raises(InputError, match=r"line 3: NUL byte found; this looks like a binary"):
+        load_labelled(str(path))
+
+
 def test_non_utf8_bytes_name_the_line(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"text,label\nfine,a\ncaf\xe9 bad,b\n")

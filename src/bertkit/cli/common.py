@@ -27,6 +27,11 @@ def read_numbered_lines(source: str) -> list[tuple[int, str]]:
             raise InputError(f"input file {source} not found")
         data = path.read_bytes()
         name = source
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(
+            f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

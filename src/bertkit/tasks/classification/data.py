@@ -67,6 +67,11 @@ def read_text(path: str) -> str:
         if not file.is_file():
             raise InputError(f"file {path} not found")
         data, name = file.read_bytes(), path
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(
+            f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
