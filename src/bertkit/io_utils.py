@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +175,30 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def read_text_input(source: str) -> tuple[str, str]:
+    """(text, name) of a UTF-8 file, or of stdin when `source` is "-"; a leading BOM dropped.
+
+    A missing file, a NUL byte (binary data) or bytes that are not UTF-8 raise an InputError
+    naming the file and line.
+    """
+    if source == "-":
+        data, name = sys.stdin.buffer.read(), "standard input"
+    else:
+        if not Path(source).is_file():
+            raise InputError(f"input file {source} not found")
+        data, name = Path(source).read_bytes(), source
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(
+            f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
+        )
+    try:
+        return data.decode("utf-8-sig"), name
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"{name} is not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} cannot be "
+            "decoded; re-encode the file as UTF-8 (for example with iconv)"
+        ) from None

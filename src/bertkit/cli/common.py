@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
 from bertkit.errors import InputError
+from bertkit.io_utils import read_text_input
 
 
 def read_lines(source: str) -> list[str]:
@@ -18,31 +18,8 @@ def read_lines(source: str) -> list[str]:
 
 def read_numbered_lines(source: str) -> list[tuple[int, str]]:
     """(line number from 1, text) of each non-empty line of a UTF-8 file or of stdin ("-")."""
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        name = "standard input"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"input file {source} not found")
-        data = path.read_bytes()
-        name = source
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise InputError(
-            f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(
-            f"{name} is not UTF-8 text (bad byte on line {line}); re-encode it as UTF-8"
-        ) from None
-    lines = [
-        (number, line.rstrip("\r"))
-        for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1)
-    ]
+    text, name = read_text_input(source)
+    lines = [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), start=1)]
     lines = [(number, line) for number, line in lines if line.strip()]
     if not lines:
         raise InputError(f"{name} holds no text")

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import logging
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from bertkit.errors import InputError
+from bertkit.io_utils import read_text_input
 from bertkit.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -60,26 +60,7 @@ def detect_format(path: str, explicit: str | None = None) -> str:
 
 def read_text(path: str) -> str:
     """The whole file (or stdin for "-") as UTF-8, or an InputError naming the bad line."""
-    if path == "-":
-        data, name = sys.stdin.buffer.read(), "standard input"
-    else:
-        file = Path(path)
-        if not file.is_file():
-            raise InputError(f"file {path} not found")
-        data, name = file.read_bytes(), path
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise InputError(
-            f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(
-            f"{name} is not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} cannot be "
-            "decoded; re-encode the file as UTF-8 (for example with iconv)"
-        ) from None
+    return read_text_input(path)[0]
 
 
 def read_records(path: str, file_format: str | None = None) -> list[tuple[int, dict[str, Any]]]:
