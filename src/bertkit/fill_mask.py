@@ -48,26 +48,41 @@ def fill_mask(
     texts: list[str],
     top_k: int = 5,
     precision: str = "fp32",
+    truncate: bool = False,
 ) -> list[list[list[Filler]]]:
     """For each text, for each [MASK] in it (left to right), the `top_k` fillers, special
-    tokens excluded; probabilities are the model's softmax over the whole vocabulary."""
+    tokens excluded; probabilities are the model's softmax over the whole vocabulary.
+
+    A text longer than the model's positions is refused unless `truncate`, in which case only
+    its first `max_position_embeddings` tokens are read (and a [MASK] past them is an error).
+    """
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
+    limit = model.config.max_position_embeddings
+    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    if not truncate:
+        for index, (text, length) in enumerate(zip(texts, lengths, strict=True)):
+            if length > limit:
+                raise InputError(
+                    f"text {index + 1} is {length} tokens but the model reads at most {limit}: "
+                    f"{text[:60]!r}...; shorten it, or allow truncation (--truncate) to read "
+                    f"only its first {limit} tokens"
+                )
     encoding = tokenizer(
-        texts,
-        truncation=True,
-        padding=True,
-        max_length=model.config.max_position_embeddings,
-        return_tensors="pt",
+        texts, truncation=True, padding=True, max_length=limit, return_tensors="pt"
     )
     input_ids = encoding["input_ids"]  # (B, T)
     masked = input_ids == tokenizer.mask_token_id  # (B, T)
     for index, text in enumerate(texts):
-        if not masked[index].any():
+        if masked[index].any():
+            continue
+        if lengths[index] > limit and tokenizer.mask_token in text:
             raise InputError(
-                f"text {index + 1} has no {tokenizer.mask_token} (or it was truncated away): "
-                f"{text[:80]!r}"
+                f"text {index + 1} is {lengths[index]} tokens and every {tokenizer.mask_token} "
+                f"in it lies past the first {limit}, which are all the model reads; move the "
+                "mask earlier or shorten the text"
             )
+        raise InputError(f"text {index + 1} has no {tokenizer.mask_token}: {text[:80]!r}")
     device = next(model.parameters()).device
     model.eval()
     with autocast_context(device, precision):

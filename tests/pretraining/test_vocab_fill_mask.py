@@ -1,5 +1,6 @@
 """WordPiece vocabulary training and fill-mask on bertkit and Hugging Face folders."""
 
+import copy
 import json
 import logging
 
@@ -156,3 +157,31 @@ def test_model_without_mlm_head_is_refused(make_tiny_folder, caplog):
     with pytest.raises(InputError, match="no masked-language-model head"):
         load_fill_mask_model(make_tiny_folder("encoder"))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # the error says it
+
+
+def test_over_long_text_is_refused_unless_truncation_is_asked_for(hf_masked_lm, capsys):
+    _, folder = hf_masked_lm  # 64 positions
+    long_tail = " the river ran past the old mill." * 20
+    early, late = "the [MASK] sat." + long_tail, long_tail + " the [MASK] sat."
+    assert main(["fill-mask", str(folder), early]) == 2
+    err = capsys.readouterr().err
+    assert "text 1 is" in err and "at most 64" in err and "--truncate" in err
+    assert main(["fill-mask", str(folder), early, "--truncate", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["masks"]) == 1
+    assert main(["fill-mask", str(folder), late, "--truncate"]) == 2
+    assert "lies past the first 64" in capsys.readouterr().err
+
+
+def test_fill_mask_cli_shows_small_probabilities(hf_masked_lm, tmp_path, capsys):
+    reference, folder = hf_masked_lm
+    tokenizer = Tokenizer.from_pretrained(folder)
+    peaked = copy.deepcopy(reference)
+    with torch.no_grad():
+        peaked.cls.predictions.bias[sorted(tokenizer.special_token_ids)] += 12.0
+    peaked.save_pretrained(str(tmp_path / "peaked"))
+    tokenizer.save(tmp_path / "peaked")  # special tokens hold nearly all the mass
+    assert main(["fill-mask", str(tmp_path / "peaked"), "the cat [MASK] the river."]) == 0
+    shown = capsys.readouterr().out.split(": ", 1)[1].split()
+    probabilities = shown[1::2]
+    assert len(probabilities) == 5 and all("e-0" in p for p in probabilities), shown
+    assert 0 < float(probabilities[0]) < 0.0005

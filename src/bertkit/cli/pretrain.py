@@ -119,6 +119,12 @@ def _register_fill_mask(subparsers) -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
+    parser.add_argument(
+        "--truncate",
+        action="store_true",
+        help="read only the first max_position_embeddings tokens of an over-long text "
+        "(default: refuse it)",
+    )
     parser.set_defaults(func=run_fill_mask)
 
 
@@ -174,7 +180,14 @@ def run_fill_mask(args) -> int:
     from bertkit.fill_mask import fill_mask, load_fill_mask_model
 
     model, tokenizer = load_fill_mask_model(args.model)
-    results = fill_mask(model, tokenizer, args.texts, top_k=args.top_k, precision=args.precision)
+    results = fill_mask(
+        model,
+        tokenizer,
+        args.texts,
+        top_k=args.top_k,
+        precision=args.precision,
+        truncate=args.truncate,
+    )
     for text, masks in zip(args.texts, results, strict=True):
         if args.json:
             record = {
@@ -191,6 +204,11 @@ def run_fill_mask(args) -> int:
             continue
         print(text)
         for number, fillers in enumerate(masks, start=1):
-            shown = "  ".join(f"{f.token} {f.probability:.3f}" for f in fillers)
+            shown = "  ".join(f"{f.token} {_format_probability(f.probability)}" for f in fillers)
             print(f"  [MASK] {number}: {shown}")
     return 0
+
+
+def _format_probability(probability: float) -> str:
+    """Three decimals, or two significant digits for a probability that would show as 0.000."""
+    return f"{probability:.3f}" if probability >= 0.0005 else f"{probability:.1e}"

@@ -247,6 +247,7 @@ class ServingEngine:
                     texts[start : start + step],
                     top_k=options["top_k"],
                     precision=self.settings.precision,
+                    truncate=True,  # over-long texts were refused above unless truncation is on
                 )
                 results.extend(
                     [[_filler_dict(filler) for filler in fillers] for fillers in masks]
