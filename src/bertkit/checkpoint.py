@@ -26,7 +26,7 @@ from bertkit.model.heads import (
     BertForMaskedLM,
     BertPreTrainedModel,
 )
-from bertkit.weight_names import HF_ARCHITECTURES, from_hf, to_hf
+from bertkit.weight_names import HF_ARCHITECTURES, from_hf, hf_name, to_hf
 
 logger = logging.getLogger(__name__)
 
@@ -198,15 +198,16 @@ def load_state_into(
                 "%s: head weight %s has shape %s, the model needs %s (another label set?): "
                 "it is initialised anew",
                 source,
-                name,
-                tuple(tensor.shape),
-                tuple(expected[name].shape),
+                hf_name(name),
+                _shown_shape(name, tensor),
+                _shown_shape(name, expected[name]),
             )
             del state[name]
             continue
         raise CheckpointError(
-            f"{source}: weight {name} has shape {tuple(tensor.shape)} but config.json implies "
-            f"{tuple(expected[name].shape)}; the config does not match the weights"
+            f"{source}: weight {hf_name(name)} has shape {_shown_shape(name, tensor)} but "
+            f"config.json implies {_shown_shape(name, expected[name])}; the config does not "
+            "match the weights"
         )
     missing = [name for name in expected if name not in state]
     missing_heads = sorted({name.split(".")[0] for name in missing if not name.startswith("bert.")})
@@ -216,7 +217,9 @@ def load_state_into(
         name for name in missing if name.startswith("bert.") and not name.startswith(POOLER_PREFIX)
     ]
     if missing_encoder and not allow_missing:
-        shown = ", ".join(missing_encoder[:5]) + (" ..." if len(missing_encoder) > 5 else "")
+        shown = ", ".join(hf_name(name) for name in missing_encoder[:5]) + (
+            " ..." if len(missing_encoder) > 5 else ""
+        )
         raise CheckpointError(
             f"{source} lacks {len(missing_encoder)} encoder weight(s): {shown}; this is not a "
             "complete BERT checkpoint (pass allow_missing=True to initialise them randomly)"
@@ -243,6 +246,14 @@ def load_state_into(
             ", ".join(report.unexpected[:8]),
         )
     return report
+
+
+def _shown_shape(name: str, tensor: torch.Tensor) -> tuple[int, ...]:
+    """A weight's shape as the checkpoint holds it: one third of the fused query/key/value."""
+    shape = tuple(tensor.shape)
+    if ".attention.qkv." in name:
+        return (shape[0] // 3, *shape[1:])
+    return shape
 
 
 def _check_tied_decoder(hf_state: dict[str, torch.Tensor], source: str) -> None:

@@ -129,3 +129,17 @@ def to_hf(state: dict[str, torch.Tensor], with_prefix: bool) -> dict[str, torch.
                 raise KeyError(f"no Hugging Face name for head weight {name!r}")
             theirs[hf_name] = tensor.contiguous()
     return theirs
+
+
+def hf_name(name: str) -> str:
+    """The Hugging Face name of one bertkit weight, for messages a user reads beside their
+    checkpoint; the fused query/key/value projection names its three parts as one pattern."""
+    prefix = "bert." if name.startswith("bert.") else ""
+    plain = name.removeprefix("bert.")
+    qkv = _pattern(QKV_NAME).match(plain)
+    if qkv:
+        return prefix + HF_QKV_NAMES[0].format(**qkv.groupdict()).replace(
+            ".query.", ".{query,key,value}."
+        )
+    table = ENCODER_NAMES if prefix else HEAD_NAMES
+    return prefix + (_rename(plain, table, forward=False) or plain)

@@ -125,7 +125,10 @@ def test_missing_encoder_weight_is_an_error_unless_allowed(classifier_folder):
         classifier_folder,
         lambda state: {name: t for name, t in state.items() if "layer.1.output.dense" not in name},
     )
-    with pytest.raises(CheckpointError, match=r"lacks 2 encoder weight\(s\).*ffn.down"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"lacks 2 encoder weight\(s\): bert\.encoder\.layer\.1\.output\.dense\.weight",
+    ):
         load_model(classifier_folder, "sequence-classification")
     model, report = load_model(classifier_folder, "sequence-classification", allow_missing=True)
     assert report.missing_encoder == [
@@ -138,8 +141,24 @@ def test_weights_that_contradict_the_config_are_an_error(classifier_folder):
     config = json.loads((classifier_folder / "config.json").read_text())
     config["intermediate_size"] = 64
     (classifier_folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"ffn.up.\w+ has shape \(37,.*implies \(64,"):
+    with pytest.raises(
+        CheckpointError, match=r"layer\.0\.intermediate\.dense\.\w+ has shape \(37,.*implies \(64,"
+    ):
         load_model(classifier_folder, "sequence-classification")
+
+
+def test_fused_attention_shape_error_names_the_checkpoint_weights(classifier_folder):
+    rewrite_weights(
+        classifier_folder,
+        lambda state: {
+            name: t[:-2] if "layer.1.attention.self.key.weight" in name else t
+            for name, t in state.items()
+        },
+    )
+    with pytest.raises(CheckpointError) as caught:
+        load_model(classifier_folder, "sequence-classification")
+    message = str(caught.value)
+    assert "layer.1.attention.self.{query,key,value}.weight" in message and "qkv" not in message
 
 
 def test_untied_masked_lm_decoder_is_refused_and_decoder_bias_alias_is_read(
