@@ -154,6 +154,23 @@ def atomic_write_file(target: str | os.PathLike, mode: str = "w", **open_kwargs)
         raise
 
 
+@contextlib.contextmanager
+def add_output_file(folder: str | os.PathLike, name: str, mode: str = "w", **open_kwargs):
+    """Write file `name` into `folder`, a folder bertkit wrote (a model, an export), atomically,
+    and list it in the folder's manifest: a later run that replaces the folder then counts it
+    as bertkit's (results beside a model) instead of refusing to delete a user's file."""
+    folder = Path(folder)
+    with atomic_write_file(folder / name, mode, **open_kwargs) as handle:
+        yield handle
+    try:
+        names = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no manifest (not written by atomic_write_dir): nothing to record in
+    if name not in names:
+        with atomic_write_file(folder / MANIFEST, encoding="utf-8") as handle:
+            json.dump(sorted([*names, name]), handle)
+
+
 def _unique_sibling(target: Path, create) -> Path:
     """Create (with `create(path)`) a new hidden temporary path beside `target`.
 

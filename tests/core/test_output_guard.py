@@ -113,3 +113,35 @@ def test_a_report_file_path_that_is_a_folder_is_refused(tmp_path):
         with atomic_write_file(tmp_path, encoding="utf-8") as handle:
             handle.write("x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_written_beside_a_model_count_as_bertkit_output(tmp_path):
+    from bertkit.io_utils import add_output_file
+
+    target = tmp_path / "model"
+    with atomic_write_dir(target) as tmp:
+        (tmp / "config.json").write_text("{}")
+    with add_output_file(target, "eval_results.json") as handle:
+        handle.write("{}")
+    (target / "NOTES.md").write_text("mine")
+    with pytest.raises(InputError) as caught:  # the user's file is still refused ...
+        check_output_folder(target)
+    assert "NOTES.md" in str(caught.value) and "eval_results" not in str(caught.value)
+    (target / "NOTES.md").unlink()
+    with atomic_write_dir(target) as tmp:  # ... the results file is not
+        (tmp / "config.json").write_text('{"new": 1}')
+    assert sorted(p.name for p in target.iterdir()) == [".bertkit-files", "config.json"]
+
+
+def test_finetune_with_eval_can_rerun_into_its_own_output(tmp_path, tiny_folder):
+    from bertkit.cli import main
+
+    rows = "".join(f"{word} film,{label}\n" for word, label in [("good", "pos"), ("bad", "neg")])
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + rows * 4)
+    argv = ["finetune", "classify", "--model", str(tiny_folder), "--train", str(data)]
+    argv += ["--eval", str(data), "--out", str(tmp_path / "out"), "--max-steps", "1"]
+    argv += ["--no-progress", "--output-dir", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert (tmp_path / "out" / "eval_results.json").is_file()
+    assert main([*argv[:-2], "--output-dir", str(tmp_path / "run2")]) == 0  # a second run

@@ -30,12 +30,14 @@ def test_sentiment_rt_fetcher_rebuilds_the_documented_split():
 
 def test_quickstart_trains_reports_and_runs_twice(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = ["quickstart", "--train-rows", "400", "--no-progress", "--out", "qs"]
+    argv = ["quickstart", "--train-rows", "800", "--epochs", "2", "--no-progress", "--out", "qs"]
     assert main(argv) == 0
     output = capsys.readouterr().out
     assert "test accuracy" in output and f"model saved to {tmp_path / 'qs'}" in output
     results = json.loads((tmp_path / "qs" / "test_results.json").read_text())
     assert results["examples"] == 1281
-    assert results["accuracy"] > 0.6  # majority class is 0.578; 400 rows of training beat it
+    # The majority class is 0.578; 50 steps on 800 rows reach ~0.73 (13 steps on 400 did not
+    # move off the majority class, which is why this test once asked too little).
+    assert results["accuracy"] > 0.65
     assert main(argv) == 0  # second run: cached downloads, fresh training run
     assert "test accuracy" in capsys.readouterr().out

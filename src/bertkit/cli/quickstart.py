@@ -19,7 +19,7 @@ from pathlib import Path
 from bertkit.cli.common import progress_bar
 from bertkit.datasets import fetch_dataset
 from bertkit.hub import cache_dir, resolve_model
-from bertkit.io_utils import atomic_write_file
+from bertkit.io_utils import add_output_file, atomic_write_file
 from bertkit.tasks.classification.data import load_labelled
 from bertkit.tasks.classification.predict import TextClassifier
 from bertkit.tasks.classification.train import ClassificationOptions, finetune
@@ -113,7 +113,7 @@ def run_quickstart(args) -> int:
     test = load_labelled(str(data_folder / "test.csv"))
     with progress_bar(len(test), "evaluating", enabled=not args.no_progress) as bar:
         report = classifier.evaluate(test.texts, test.labels, progress=bar.update)
-    with atomic_write_file(Path(args.out) / "test_results.json") as handle:
+    with add_output_file(args.out, "test_results.json") as handle:
         json.dump(dict(report, settings=settings), handle, indent=1)
 
     print()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import autocast_context, length_sorted_batches
-from bertkit.io_utils import atomic_write_file, check_output_folder
+from bertkit.io_utils import add_output_file, check_output_folder
 from bertkit.model.heads import BertForSequenceClassification
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.classification.data import (
@@ -149,7 +149,7 @@ def finetune(
             labels,
             full_report=True,
         )
-        with atomic_write_file(out / EVAL_RESULTS_FILE) as handle:
+        with add_output_file(out, EVAL_RESULTS_FILE) as handle:
             json.dump(dict(report, eval_file=str(eval_file)), handle, indent=1)
     skipped = {train_file: len(train_data.skipped_lines)}
     if eval_data is not None:

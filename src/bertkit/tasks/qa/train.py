@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.checkpoint import trainer_model_io
-from bertkit.io_utils import atomic_write_file, check_output_folder
+from bertkit.io_utils import add_output_file, check_output_folder
 from bertkit.model.heads import BertForQuestionAnswering
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.qa.decode import QAPrediction, decode_predictions
@@ -138,7 +138,7 @@ def finetune(
         best, best_tokenizer, _ = load_pretrained(out, "question-answering")
         best.to(next(model.parameters()).device)
         report, _ = evaluate_dataset(best, best_tokenizer, eval_data, settings)
-        with atomic_write_file(out / EVAL_RESULTS_FILE, encoding="utf-8") as handle:
+        with add_output_file(out, EVAL_RESULTS_FILE, encoding="utf-8") as handle:
             json.dump(dict(report, eval_file=str(eval_file)), handle, indent=1)
     return FinetuneResult(out, settings, report, result, len(windows), unreachable)
 
