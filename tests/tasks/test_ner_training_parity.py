@@ -124,19 +124,9 @@ def assert_same_weights(ours, theirs, atol):
         torch.testing.assert_close(tensor, reference[name], atol=atol, rtol=0, msg=name)
 
 
-def tiny_pair(tiny_config, tiny_tokenizer, folder: Path):
+def tiny_pair(make_hf_config, tiny_tokenizer, folder: Path):
     """transformers' tiny BertForTokenClassification, saved, and bertkit's load of it."""
-    hf_config = transformers.BertConfig(
-        vocab_size=tiny_config.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        id2label=dict(enumerate(LABELS)),
-    )
+    hf_config = make_hf_config(id2label=dict(enumerate(LABELS)))
     torch.manual_seed(0)
     theirs = transformers.BertForTokenClassification(hf_config)
     with torch.no_grad():  # non-zero biases and LayerNorms, so a misplaced one shows
@@ -149,9 +139,9 @@ def tiny_pair(tiny_config, tiny_tokenizer, folder: Path):
     return ours, theirs
 
 
-def test_trainer_steps_match_a_transformers_loop(tiny_config, tiny_tokenizer, tmp_path):
+def test_trainer_steps_match_a_transformers_loop(make_hf_config, tiny_tokenizer, tmp_path):
     torch.set_num_threads(1)
-    ours, theirs = tiny_pair(tiny_config, tiny_tokenizer, tmp_path / "hf")
+    ours, theirs = tiny_pair(make_hf_config, tiny_tokenizer, tmp_path / "hf")
     words, tags = random_sentences(38, seed=1)
     # max_length 12 cuts the longer sentences into windows: more features, partial labels.
     features = build_features(tiny_tokenizer, words, 12, tags, overlap=4)
