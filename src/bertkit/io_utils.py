@@ -206,16 +206,23 @@ def read_text_input(source: str) -> tuple[str, str]:
         if not Path(source).is_file():
             raise InputError(f"input file {source} not found")
         data, name = Path(source).read_bytes(), source
+    return decode_text(data, name), name
+
+
+def decode_text(data: bytes, name: str, first_line: int = 1) -> str:
+    """`data`, a whole file or one line of it numbered `first_line`, decoded as UTF-8 (a BOM
+    at the start of the file dropped). A NUL byte (binary data) or a byte sequence that is not
+    UTF-8 raises an InputError naming `name` and the line: every text reader shares this."""
     if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        line = first_line + data[: data.index(b"\x00")].count(b"\n")
         raise InputError(
             f"{name}, line {line}: NUL byte found; this looks like a binary file, not text"
         )
     try:
-        return data.decode("utf-8-sig"), name
+        return data.decode("utf-8-sig" if first_line == 1 else "utf-8")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
+        line = first_line + data[: error.start].count(b"\n")
         raise InputError(
-            f"{name} is not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} cannot be "
-            "decoded; re-encode the file as UTF-8 (for example with iconv)"
+            f"{name}, line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} cannot be "
+            "decoded); re-encode the file as UTF-8, for example with iconv"
         ) from None

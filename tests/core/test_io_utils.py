@@ -48,3 +48,40 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_decode_text_names_the_line_and_drops_only_a_leading_bom():
+    from bertkit.errors import InputError
+    from bertkit.io_utils import decode_text
+
+    assert decode_text("\ufeffhello\n".encode(), "a.txt") == "hello\n"
+    assert decode_text("\ufeffx".encode(), "a.txt", first_line=7) == "\ufeffx"  # not line 1
+    with pytest.raises(InputError, match=r"a\.txt, line 9: NUL byte"):
+        decode_text(b"ok\nbad\x00", "a.txt", first_line=8)
+    with pytest.raises(InputError, match=r"a\.txt, line 2: not UTF-8 text \(byte 0xe9"):
+        decode_text(b"ok\ncaf\xe9\n", "a.txt")
+
+
+def test_every_task_reader_refuses_binary_and_latin1_files(tmp_path):
+    """The NER, QA, seq2seq and summarization readers share one decoder, so each names the
+    file and line of a NUL byte or a non-UTF-8 byte (some used to accept NUL bytes)."""
+    from bertkit.errors import InputError
+    from bertkit.seq2seq.data import PairFields, read_pairs
+    from bertkit.tasks.ner.data import read_ner_file
+    from bertkit.tasks.qa.squad import read_squad
+    from bertkit.tasks.summarization.data import read_documents
+
+    readers = {
+        "ner.conll": read_ner_file,
+        "squad.json": read_squad,
+        "pairs.jsonl": lambda path: read_pairs(path, PairFields()),
+        "docs.jsonl": read_documents,
+    }
+    for name, read in readers.items():
+        path = tmp_path / name
+        path.write_bytes(b"first line\nsecond \x00 line\n")
+        with pytest.raises(InputError, match=rf"{name}, line 2: NUL byte"):
+            read(str(path))
+        path.write_bytes(b"first line\nsecond caf\xe9 line\n")
+        with pytest.raises(InputError, match=rf"{name}, line 2: not UTF-8"):
+            read(str(path))

@@ -91,7 +91,7 @@ def test_binary_file_with_nul_bytes_is_refused(tmp_path):
 def test_non_utf8_bytes_name_the_line(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"text,label\nfine,a\ncaf\xe9 bad,b\n")
-    with pytest.raises(InputError, match=r"not UTF-8 text: byte 0xe9 on line 3"):
+    with pytest.raises(InputError, match=r"line 3: not UTF-8 text \(byte 0xe9 cannot be decoded"):
         load_labelled(str(path))
 
 

@@ -102,5 +102,5 @@ def test_missing_empty_and_non_utf8_files(tmp_path):
         read_ner_file(write(tmp_path, "empty.conll", "\n\n"))
     path = tmp_path / "latin1.conll"
     path.write_bytes(b"Alice O\nCaf\xe9 O\n")
-    with pytest.raises(InputError, match=r"latin1\.conll:2: not UTF-8"):
+    with pytest.raises(InputError, match=r"latin1\.conll, line 2: not UTF-8"):
         read_ner_file(path)

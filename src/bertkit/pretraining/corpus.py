@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertkit.errors import InputError
+from bertkit.io_utils import decode_text
 
 SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz")
 
@@ -93,19 +94,7 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         with opener(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                if b"\0" in raw:
-                    raise InputError(
-                        f"{path}, line {number}: NUL byte found; this looks like a binary file, "
-                        "not text"
-                    )
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise InputError(
-                        f"{path}, line {number}: not UTF-8 text ({error.reason} at byte "
-                        f"{error.start}); re-encode the file as UTF-8"
-                    ) from None
-                yield number, text.rstrip("\r\n")
+                yield number, decode_text(raw, str(path), first_line=number).rstrip("\r\n")
     except (OSError, EOFError, zlib.error) as error:
         raise InputError(f"cannot read {path}: {error}") from None
 

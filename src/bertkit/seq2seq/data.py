@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
 from bertkit.errors import InputError
+from bertkit.io_utils import read_text_input
 from bertkit.model.heads import IGNORE_INDEX
 from bertkit.tokenization import Tokenizer
 
@@ -72,20 +72,7 @@ def read_pairs(path: str, fields: PairFields, with_targets: bool = True) -> Pair
 
 def _records(path: str):
     """(line number, JSON object) of each non-blank line; "-" reads standard input."""
-    if path == "-":
-        import sys
-
-        data, name = sys.stdin.buffer.read(), "standard input"
-    else:
-        file = Path(path)
-        if not file.is_file():
-            raise InputError(f"input file {path} not found")
-        data, name = file.read_bytes(), path
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(f"{name}, line {line}: not UTF-8 text; re-encode the file") from None
+    text, name = read_text_input(path)
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertkit.errors import InputError
+from bertkit.io_utils import decode_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +56,7 @@ def read_ner_file(path: str | os.PathLike, require_tags: bool = True) -> list[Se
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"data file {path} not found")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not UTF-8 text; re-encode the file as UTF-8") from None
+    return decode_text(path.read_bytes(), str(path))
 
 
 def _parse_conll(text: str, source: str, require_tags: bool) -> list[Sentence]:

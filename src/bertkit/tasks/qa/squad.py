@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.errors import InputError
+from bertkit.io_utils import decode_text
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +111,7 @@ def read_squad(path: str | os.PathLike) -> SquadDataset:
 
 
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(f"{path} line {line}: not UTF-8 text; re-encode it as UTF-8") from None
+    return decode_text(path.read_bytes(), str(path))
 
 
 # ---- validation ---------------------------------------------------------------------------

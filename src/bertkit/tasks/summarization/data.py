@@ -9,11 +9,10 @@ flags. A summary may be one string or a list of sentences. Predict input is the 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from bertkit.errors import InputError
+from bertkit.io_utils import read_text_input
 
 # (document field, summary field) pairs tried in order when the user names none.
 KNOWN_FIELDS = (("document", "summary"), ("article", "highlights"), ("text", "summary"))
@@ -27,27 +26,6 @@ class Document:
     summary: str | None  # sentences joined by newlines
     line: int  # 1-based line in the source file (1 for plain text)
     record: dict | None = None  # the JSON object it came from, for passing fields through
-
-
-def read_bytes(source: str) -> tuple[bytes, str]:
-    """The raw input and a name for messages; `-` is standard input."""
-    if source == "-":
-        return sys.stdin.buffer.read(), "standard input"
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"input file {source} not found")
-    return path.read_bytes(), source
-
-
-def decode_utf8(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(
-            f"{name} is not UTF-8 text (bad byte 0x{data[error.start]:02x} on line {line}); "
-            "re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8"
-        ) from None
 
 
 def looks_like_jsonl(text: str) -> bool:
@@ -75,8 +53,7 @@ def read_documents(
     "jsonl" or "text"."""
     if input_format not in ("auto", "jsonl", "text"):
         raise InputError(f"input format must be auto, jsonl or text, got {input_format!r}")
-    data, name = read_bytes(source)
-    text = decode_utf8(data, name)
+    text, name = read_text_input(source)
     if input_format == "text" or (input_format == "auto" and not looks_like_jsonl(text)):
         if require_summary:
             raise InputError(
