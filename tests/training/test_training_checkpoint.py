@@ -172,3 +172,37 @@ def test_resuming_a_finished_run_takes_no_further_step(tmp_path):
     assert first.global_step == again.global_step == 9
     steps = [row["step"] for row in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
     assert steps.count("9") == 1
+
+
+def test_pruning_and_replacing_keep_files_a_user_put_in_a_checkpoint(tmp_path, caplog):
+    from bertkit.training.checkpoint import save_weights, write_checkpoint
+
+    _short_run(tmp_path, max_steps=4)  # keeps step 2 and step 4
+    old = tmp_path / "checkpoints" / "step-0000002"
+    (old / "analysis.txt").write_text("mine")
+    (old / "model" / "notes.txt").write_text("mine too")
+    _short_run(tmp_path, resume=True, max_steps=6)  # prunes step 2
+    assert sorted(p.relative_to(old).as_posix() for p in old.rglob("*")) == [
+        "analysis.txt",
+        "model",
+        "model/notes.txt",
+    ]
+    assert "kept the 2 file(s) bertkit did not write" in caplog.text
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [4, 6]  # the rest is no checkpoint
+    assert _short_run(tmp_path, resume=True, max_steps=8).global_step == 8
+
+    model = tiny_model()
+    state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
+    best = tmp_path / "best"
+    for _ in range(2):
+        write_checkpoint(
+            best, model=model, model_state=state, save_model_fn=save_weights, trainer_state={}
+        )
+        (best / "notes.txt").write_text("mine")
+    write_checkpoint(
+        best, model=model, model_state=state, save_model_fn=save_weights, trainer_state={}
+    )
+    assert (tmp_path / "best-kept" / "notes.txt").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "best-kept").iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in best.iterdir()) == ["model", "trainer_state.json"]
+    assert (tmp_path / "best-kept-2" / "notes.txt").is_file()

@@ -44,6 +44,7 @@ STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 DEFAULT_WEIGHTS_FILE = "model.safetensors"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_OWN_NAMES = (MODEL_DIR, OPTIMIZER_FILE, STATE_FILE)  # what a checkpoint folder holds
 
 # save_model_fn(model, folder, state_dict) writes the model folder from the full state dict;
 # load_model_fn(model, folder) returns a state dict under the model's own parameter names.
@@ -73,9 +74,19 @@ def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
     found = []
     for path in root.iterdir():
         match = _STEP_DIR.match(path.name)
-        if match and path.is_dir():
+        # A folder left holding only a user's files after pruning is no checkpoint; one that
+        # lost its state file is (and resuming from it says it is incomplete).
+        if match and path.is_dir() and _holds_checkpoint_files(path):
             found.append((int(match.group(1)), path))
     return sorted(found)
+
+
+def _holds_checkpoint_files(folder: Path) -> bool:
+    return (
+        (folder / STATE_FILE).exists()
+        or (folder / OPTIMIZER_FILE).exists()
+        or any((folder / MODEL_DIR).glob("*.safetensors"))
+    )
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -87,9 +98,48 @@ def prune_checkpoints(output_dir: Path, keep_last: int) -> list[Path]:
     """Remove all but the newest `keep_last` checkpoints; return the removed folders."""
     removed = [path for _, path in list_checkpoints(output_dir)[:-keep_last]]
     for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
+        discard_checkpoint(path)
         logger.debug("removed old checkpoint %s", path)
     return removed
+
+
+def discard_checkpoint(folder: Path) -> None:
+    """Delete checkpoint `folder`, except files someone else put in it: those are kept (with
+    the folders that hold them) and named in a warning. Nothing a user added is ever lost."""
+    owned = _owned_files(folder)
+    files = [path for path in folder.rglob("*") if path.is_file() or path.is_symlink()]
+    foreign = [path for path in files if path.relative_to(folder).as_posix() not in owned]
+    if not foreign:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in files:
+        if path not in foreign:
+            path.unlink(missing_ok=True)
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            path.rmdir()
+    shown = ", ".join(str(path.relative_to(folder)) for path in foreign[:5])
+    logger.warning(
+        "removed checkpoint %s but kept the %d file(s) bertkit did not write there: %s",
+        folder,
+        len(foreign),
+        shown,
+    )
+
+
+def _owned_files(folder: Path) -> set[str]:
+    """Paths (relative, '/'-separated) of the files bertkit wrote into a checkpoint folder."""
+    try:
+        sizes = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))["file_sizes"]
+        return {*sizes, STATE_FILE}
+    except (OSError, ValueError, KeyError, TypeError):
+        # A damaged state file: fall back to the names a checkpoint holds.
+        return {
+            path.relative_to(folder).as_posix()
+            for name in _OWN_NAMES
+            for path in ([folder / name] + list((folder / name).rglob("*")))
+            if path.is_file()
+        }
 
 
 def write_checkpoint(
@@ -103,6 +153,15 @@ def write_checkpoint(
 ) -> Path:
     """Write one checkpoint folder atomically; `trainer_state` must be JSON-serialisable."""
     state = dict(trainer_state, format_version=FORMAT_VERSION)
+    if target.is_dir() and _has_foreign_files(target):
+        # Replacing the folder would delete a user's files: move it aside and keep them there.
+        aside = target.with_name(f"{target.name}-kept")
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = target.with_name(f"{target.name}-kept-{number}")
+        target.rename(aside)
+        discard_checkpoint(aside)
     with atomic_write_dir(target, replace_any=True) as folder:
         (folder / MODEL_DIR).mkdir()
         save_model_fn(model, folder / MODEL_DIR, model_state)
@@ -118,6 +177,15 @@ def write_checkpoint(
         (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
     logger.info("saved checkpoint %s", target)
     return target
+
+
+def _has_foreign_files(folder: Path) -> bool:
+    owned = _owned_files(folder)
+    return any(
+        path.relative_to(folder).as_posix() not in owned
+        for path in folder.rglob("*")
+        if path.is_file() or path.is_symlink()
+    )
 
 
 def read_trainer_state(folder: Path) -> dict[str, Any]:
