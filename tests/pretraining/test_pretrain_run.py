@@ -302,3 +302,19 @@ def test_learns_a_vocabulary_when_none_is_given(tmp_path, corpus_file):
         == 0
     )
     assert [step for step, _ in list_checkpoints(out)][-1] == 3
+
+
+def test_output_folders_that_would_be_refused_at_the_end_are_refused_first(
+    tmp_path, corpus_file, tokenizer_dir, capsys
+):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "README.md").write_text("my notes")
+    argv = ["pretrain", "--corpus", str(corpus_file), "--tokenizer", str(tokenizer_dir), *TINY]
+    argv += ["--max-steps", "2", "--batch-size", "4", "--output-dir"]
+    assert main([*argv, str(run)]) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert sorted(p.name for p in run.rglob("*")) == ["README.md", "model"]  # nothing trained
+    (tmp_path / "afile").write_text("x")
+    assert main([*argv, str(tmp_path / "afile")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err

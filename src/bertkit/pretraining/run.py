@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import read_state_dict
 from bertkit.errors import ConfigError, InputError
 from bertkit.hub import cache_dir
-from bertkit.io_utils import atomic_write_dir
+from bertkit.io_utils import atomic_write_dir, check_output_folder
 from bertkit.model.heads import IGNORE_INDEX, BertForMaskedLM
 from bertkit.pretrained import load_pretrained
 from bertkit.pretraining.cache import PackedCorpus, load_or_build, split_train_eval
@@ -91,6 +91,10 @@ def run_pretraining(options: PretrainOptions, config: TrainingConfig) -> TrainRe
     config.validate()
     options.masking.validate()
     output_dir = Path(config.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"--output-dir {output_dir} is a file; give a folder for the run")
+    # Refused now, not after hours of training: the final model replaces this folder.
+    check_output_folder(output_dir / FINAL_MODEL_DIR)
     files = resolve_corpus(options.corpus) if options.corpus else [default_corpus()]
     model, tokenizer, new_tokenizer = _model_and_tokenizer(options, config, output_dir, files)
 
