@@ -188,10 +188,22 @@ def _unique_sibling(target: Path, create) -> Path:
 
 
 def _fsync_tree(folder: Path) -> None:
+    """Flush every file to disk, and give every file the usual permissions: safetensors'
+    `save_file` creates private (0600) files, which a server running as another user, or a
+    container, could not read."""
+    readable = 0o666 & ~_umask()
     for path in folder.rglob("*"):
-        if path.is_file():
+        if path.is_file() and not path.is_symlink():
+            if path.stat().st_mode & 0o777 == 0o600 and readable != 0o600:
+                path.chmod(readable)
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_text_input(source: str) -> tuple[str, str]:

@@ -145,3 +145,18 @@ def test_finetune_with_eval_can_rerun_into_its_own_output(tmp_path, tiny_folder)
     assert main(argv) == 0
     assert (tmp_path / "out" / "eval_results.json").is_file()
     assert main([*argv[:-2], "--output-dir", str(tmp_path / "run2")]) == 0  # a second run
+
+
+def test_saved_model_files_are_readable_like_any_other_file(tmp_path, tiny_folder):
+    import os
+
+    from bertkit.checkpoint import load_model, save_model
+
+    model, _ = load_model(tiny_folder, "encoder")
+    old = os.umask(0o022)
+    try:
+        save_model(model, tmp_path / "saved")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "saved").iterdir()}
+    assert modes["model.safetensors"] == 0o644, modes  # safetensors alone writes 0600

@@ -168,7 +168,13 @@ def add_training_args(
     group = parser.add_argument_group("training")
     add = group.add_argument
 
-    add("--output-dir", default=values["output_dir"], help="run folder (default: %(default)s)")
+    add(
+        "--output-dir",
+        default=values["output_dir"],
+        help="run folder: checkpoints, metrics.csv (default: "
+        + ("<--out>-checkpoints" if values["output_dir"] is None else "%(default)s")
+        + ")",
+    )
     add("--seed", type=int, default=values["seed"], help="random seed (default: %(default)s)")
     add(
         "--resume",

@@ -202,8 +202,10 @@ class Trainer:
         if not self.config.resume:
             if latest is not None:
                 raise BertkitError(
-                    f"{self.output_dir} already holds checkpoints; pass --resume to continue "
-                    "that run or choose another --output-dir"
+                    f"{self.output_dir} already holds the checkpoints of an earlier run "
+                    f"(latest {latest.name}); pass --resume to continue it, delete "
+                    f"{self.output_dir} to start again, or give another --output-dir "
+                    "(fine-tuning's default is <--out>-checkpoints)"
                 )
             return None
         if latest is None:
