@@ -213,3 +213,11 @@ def test_rotten_tomatoes_build_follows_the_split_rule(tmp_path):
         "dev",
         "train",
     ]
+
+
+def test_a_very_long_csv_field_is_read_not_called_malformed(tmp_path):
+    long_text = "a long review " * 20_000  # 280,000 characters, over csv's default limit
+    path = tmp_path / "long.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), ("short", "pos"), (long_text, "neg")])
+    assert load_labelled(str(path)).texts == ["short", long_text]

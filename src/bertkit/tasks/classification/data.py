@@ -79,6 +79,9 @@ def read_records(path: str, file_format: str | None = None) -> list[tuple[int, d
 
 
 def _read_delimited(path: str, content: str, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
+    # The csv module refuses fields over 131,072 characters by default; a long review is not
+    # malformed (it is truncated to max_length later), and no field can exceed the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         header = next(reader, None)
