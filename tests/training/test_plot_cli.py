@@ -80,3 +80,13 @@ def test_accuracy_and_perplexity_never_share_an_axis():
         ("perplexity", ["eval_perplexity"]),
         ("evaluation scores", ["eval_accuracy"]),
     ]
+
+
+def test_plot_output_format_follows_the_extension(tmp_path, capsys):
+    run_dir = _run_dir(tmp_path, with_eval=False)
+    assert main(["plot", str(run_dir), "--output", str(tmp_path / "curves.pdf")]) == 0
+    assert (tmp_path / "curves.pdf").read_bytes()[:5] == b"%PDF-"
+    assert main(["plot", str(run_dir), "--output", str(tmp_path / "curves.txt")]) == 2
+    assert ".png, .pdf, .svg" in capsys.readouterr().err
+    assert main(["plot", str(run_dir), "--output", str(tmp_path / "no" / "dir" / "c.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()

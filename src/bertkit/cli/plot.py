@@ -27,6 +27,9 @@ def run_plot(args) -> int:
     return 0
 
 
+IMAGE_FORMATS = ("png", "pdf", "svg")
+
+
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     """Draw train loss, learning rate and every eval_* metric against the step; return the path."""
     metrics_path = run_dir / METRICS_FILE
@@ -34,6 +37,16 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
         raise InputError(f"run folder {run_dir} does not exist")
     if not metrics_path.is_file():
         raise InputError(f"{run_dir} has no {METRICS_FILE}; is it a training --output-dir?")
+    output = Path(output) if output is not None else run_dir / CURVES_FILE
+    image_format = output.suffix.lower().lstrip(".")
+    if image_format not in IMAGE_FORMATS:
+        raise InputError(
+            f"--output {output}: give a file name ending in "
+            + ", ".join(f".{name}" for name in IMAGE_FORMATS)
+            + " (the image format follows the extension)"
+        )
+    if not output.parent.is_dir():
+        raise InputError(f"--output {output}: folder {output.parent} does not exist")
     columns, rows = read_metrics(metrics_path)
     series = {name: _series(rows, name) for name in columns if name not in ("step", "epoch")}
     panels = plan_panels(columns, series)
@@ -56,9 +69,8 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     axes[-1].set_xlabel("optimizer step")
     figure.tight_layout()
 
-    output = output or run_dir / CURVES_FILE
     with atomic_write_file(output, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=120)
+        figure.savefig(handle, format=image_format, dpi=120)
     pyplot.close(figure)
     return output
 
