@@ -222,7 +222,8 @@ def load_state_into(
         )
         raise CheckpointError(
             f"{source} lacks {len(missing_encoder)} encoder weight(s): {shown}; this is not a "
-            "complete BERT checkpoint (pass allow_missing=True to initialise them randomly)"
+            "complete BERT checkpoint; check that the download or copy finished (in Python, "
+            "allow_missing=True initialises the missing weights randomly)"
         )
     model.load_state_dict(
         {name: tensor.to(expected[name].dtype) for name, tensor in state.items()}, strict=False

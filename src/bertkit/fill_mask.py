@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -30,7 +31,13 @@ class Filler:
 
 
 def load_fill_mask_model(name_or_path: str | os.PathLike) -> tuple[BertForMaskedLM, Tokenizer]:
-    """The masked-LM model and tokenizer of a folder; refuses a model without a trained head."""
+    """The masked-LM model and tokenizer of a folder; refuses a model without a trained head.
+
+    A pretraining run folder, or one of its checkpoints, stands for the model folder inside it.
+    """
+    folder = Path(name_or_path)
+    if not (folder / "config.json").exists() and (folder / "model" / "config.json").is_file():
+        name_or_path = folder / "model"
     # A missing head is this function's error to report, not a warning to log first.
     model, tokenizer, report = load_pretrained(name_or_path, "masked-lm", new_heads_expected=True)
     if "mlm_head" in report.initialised_heads:

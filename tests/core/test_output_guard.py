@@ -160,3 +160,19 @@ def test_saved_model_files_are_readable_like_any_other_file(tmp_path, tiny_folde
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "saved").iterdir()}
     assert modes["model.safetensors"] == 0o644, modes  # safetensors alone writes 0600
+
+
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path, tiny_folder, monkeypatch, capsys):
+    from bertkit.cli import main
+    from bertkit.training import Trainer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train", interrupted)
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood film,pos\nbad film,neg\n")
+    argv = ["finetune", "classify", "--model", str(tiny_folder), "--train", str(data)]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--save-every", "50"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "every 50 steps" in err and "--resume" in err

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from bertkit.cli import main
 from bertkit.fill_mask import fill_mask, load_fill_mask_model
-from bertkit.training import list_checkpoints
+from bertkit.training import latest_checkpoint, list_checkpoints
 
 WORKER = Path(__file__).with_name("pretrain_worker.py")
 TINY = [
@@ -105,6 +105,10 @@ def test_pretrain_writes_a_usable_model_and_metrics(tmp_path, corpus_file, token
     model, tokenizer = load_fill_mask_model(out / "model")
     [[fillers]] = fill_mask(model, tokenizer, ["the cat [MASK] the river."], top_k=3)
     assert len(fillers) == 3 and fillers[0].probability >= fillers[-1].probability
+    for folder in (out, latest_checkpoint(out)):  # a run folder and a checkpoint stand for it
+        again, _ = load_fill_mask_model(folder)
+        [[same]] = fill_mask(again, tokenizer, ["the cat [MASK] the river."], top_k=3)
+        assert [f.token_id for f in same] == [f.token_id for f in fillers]
 
 
 def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, corpus_file, tokenizer_dir):

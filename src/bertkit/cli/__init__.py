@@ -63,7 +63,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
         )
     except KeyboardInterrupt:
-        print("bertkit: interrupted", file=sys.stderr)
+        hint = ""
+        if getattr(args, "resume", None) is not None and getattr(args, "save_every", None):
+            hint = (
+                f"; the last checkpoint (saved every {args.save_every} steps) is kept: run the "
+                "same command with --resume to continue from it"
+            )
+        if args.command == "quickstart":
+            hint = "; run it again to resume where it stopped"
+        print(f"bertkit: interrupted{hint}", file=sys.stderr)
         return 130
     return int(code or 0)
 
