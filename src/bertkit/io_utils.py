@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from bertkit.errors import InputError
+
+logger = logging.getLogger(__name__)
+# Temporaries carry the host and pid of their writer, so that a later write can tell those of
+# a killed process (removed) from those of a live one or of another machine on a shared disk.
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
 
 # Files that mark a folder as bertkit output (a model, tokenizer, checkpoint or export folder),
 # which a new output may replace; any other non-empty folder is the user's and is kept.
@@ -177,14 +185,45 @@ def _unique_sibling(target: Path, create) -> Path:
     Unlike tempfile's helpers, which make private (0700/0600) entries, the permissions are
     the usual ones under the process umask, so saved folders are readable as any other.
     """
+    _remove_stale_temporaries(target)
     for _ in range(100):
-        path = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        name = f".{target.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(6)}"
+        path = target.parent / name
         try:
             create(path)
         except FileExistsError:
             continue
         return path
     raise FileExistsError(f"could not create a temporary path beside {target}")
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete the temporaries of `target` left by killed processes of this machine (kill -9
+    gives no chance to clean up); a live writer's, or another machine's, are left alone."""
+    prefix = f".{target.name}.tmp-{_HOST}-"
+    if not target.parent.is_dir():
+        return
+    for path in target.parent.iterdir():
+        if not path.name.startswith(prefix):
+            continue
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        logger.info("removed %s, left by an interrupted earlier write", path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _fsync_tree(folder: Path) -> None:

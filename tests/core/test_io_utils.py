@@ -85,3 +85,29 @@ def test_every_task_reader_refuses_binary_and_latin1_files(tmp_path):
         path.write_bytes(b"first line\nsecond caf\xe9 line\n")
         with pytest.raises(InputError, match=rf"{name}, line 2: not UTF-8"):
             read(str(path))
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(dead.stdout)
+    host = io_utils._HOST
+    stale = tmp_path / f".model.tmp-{host}-{dead_pid}-abcdef123456"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"x" * 100)
+    live = tmp_path / f".model.tmp-{host}-{os.getpid()}-abcdef123456"
+    live.mkdir()
+    elsewhere = tmp_path / f".model.tmp-otherhost-{dead_pid}-abcdef123456"
+    elsewhere.mkdir()
+    with atomic_write_dir(tmp_path / "model") as tmp:
+        (tmp / "config.json").write_text("{}")
+    assert not stale.exists()  # its writer is dead
+    assert live.exists() and elsewhere.exists()  # a live writer's, another machine's
+    assert (tmp_path / "model" / "config.json").is_file()
