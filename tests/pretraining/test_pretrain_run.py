@@ -322,3 +322,20 @@ def test_output_folders_that_would_be_refused_at_the_end_are_refused_first(
     (tmp_path / "afile").write_text("x")
     assert main([*argv, str(tmp_path / "afile")]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_resume_with_other_data_or_model_settings_is_refused(
+    tmp_path, corpus_file, tokenizer_dir, capsys
+):
+    run = str(tmp_path / "run")
+    argv = ["pretrain", "--corpus", str(corpus_file), "--tokenizer", str(tokenizer_dir), *TINY]
+    argv += ["--batch-size", "4", "--save-every", "2", "--output-dir", run, "--max-steps"]
+    assert main([*argv, "2", "--max-seq-length", "32"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "4", "--max-seq-length", "64", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-seq-length 64 (the run has 32)" in err and "--init-from" in err
+    assert main([*argv, "4", "--max-seq-length", "32", "--hidden-size", "48", "--resume"]) == 2
+    assert "model hidden_size 48" in capsys.readouterr().err
+    assert main([*argv, "4", "--max-seq-length", "32", "--resume"]) == 0  # the same: resumes
+    assert [step for step, _ in list_checkpoints(run)] == [2, 4]

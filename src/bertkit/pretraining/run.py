@@ -14,7 +14,9 @@ saved in `<output_dir>/tokenizer` (reused on resume). Every checkpoint's `model/
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import logging
 import math
 import os
@@ -32,7 +34,7 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import read_state_dict
 from bertkit.errors import ConfigError, InputError
 from bertkit.hub import cache_dir
-from bertkit.io_utils import atomic_write_dir, check_output_folder
+from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
 from bertkit.model.heads import IGNORE_INDEX, BertForMaskedLM
 from bertkit.pretrained import load_pretrained
 from bertkit.pretraining.cache import PackedCorpus, load_or_build, split_train_eval
@@ -117,6 +119,7 @@ def run_pretraining(options: PretrainOptions, config: TrainingConfig) -> TrainRe
         len(eval_indices),
         corpus.num_tokens,
     )
+    _check_run_settings(output_dir, config.resume, _run_settings(options, model, corpus))
     if new_tokenizer and _is_main_process():
         with atomic_write_dir(output_dir / TOKENIZER_DIR) as tmp:
             tokenizer.save(tmp)
@@ -180,6 +183,56 @@ def _model_and_tokenizer(
     _check_positions(model_config.max_position_embeddings, options.max_seq_length)
     seed_everything(config.seed)  # the same initial weights on every rank and every run
     return BertForMaskedLM(model_config), tokenizer, new_tokenizer
+
+
+def _run_settings(options: PretrainOptions, model: BertForMaskedLM, corpus) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues: the data (the packed corpus,
+    whose cache key covers files, vocabulary and length), the held-out split, the masking and
+    the model's shape. Training-loop options (steps, time, learning rate) may change."""
+    model_config = model.config.to_dict()
+    return {
+        "data (corpus files, vocabulary, --max-seq-length)": corpus.folder.name,
+        "--max-seq-length": options.max_seq_length,
+        "--eval-fraction": options.eval_fraction,
+        "--max-eval-sequences": options.max_eval_sequences,
+        "masking": dataclasses.asdict(options.masking),
+        **{f"model {name}": model_config.get(name) for name in RESUME_MODEL_FIELDS},
+    }
+
+
+RESUME_MODEL_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+)
+SETTINGS_FILE = "pretrain_settings.json"
+
+
+def _check_run_settings(output_dir: Path, resume: bool, settings: dict[str, Any]) -> None:
+    """On --resume, refuse settings that differ from the run's own (its data position, held-out
+    set and weights would no longer mean anything); on a new run, record them."""
+    path = output_dir / SETTINGS_FILE
+    if resume and path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        changed = [
+            f"{name} {json.dumps(settings[name])} (the run has {json.dumps(recorded[name])})"
+            for name in settings
+            if name in recorded and recorded[name] != json.loads(json.dumps(settings[name]))
+        ]
+        if changed:
+            raise InputError(
+                f"--resume of {output_dir} with other settings than it was started with: "
+                + "; ".join(changed)
+                + ". Resume with the run's settings, or start a new --output-dir (use "
+                "--init-from to continue from its model on new data or a new shape)"
+            )
+        return
+    if _is_main_process() and not latest_checkpoint(output_dir):
+        with atomic_write_file(path, encoding="utf-8") as handle:
+            json.dump(settings, handle, indent=1)
 
 
 def _check_positions(max_positions: int, max_seq_length: int) -> None:

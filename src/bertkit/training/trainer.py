@@ -539,8 +539,14 @@ class Trainer:
             self.scheduler.load_state_dict(dict(saved["scheduler"], lr_lambdas=[None]))
             self.state = _LoopState(**saved["loop"])
         except (KeyError, TypeError, RuntimeError, ValueError) as error:
+            # torch lists every mismatched tensor; the first one says enough.
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            shown = " ".join(lines[:2])
+            shown = shown if len(shown) <= 300 else shown[:297] + "..."
+            more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
             raise ckpt.CheckpointError(
-                f"checkpoint {folder} does not fit this model or trainer: {error}"
+                f"checkpoint {folder} does not fit this model or trainer: {shown}{more}; "
+                "resume with the options the run was started with"
             ) from None
         if saved.get("world_size") == self.dist.world_size:
             ckpt.restore_rng_state(saved["rng"][self.dist.rank])
