@@ -193,6 +193,15 @@ class Tokenizer:
         for value in batch + (pairs or []):
             if not isinstance(value, str):
                 raise InputError(f"texts must be strings, got {type(value).__name__}")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as error:  # a lone surrogate such as "\ud800"
+                    raise InputError(
+                        f"text holds an invalid character (unpaired surrogate "
+                        f"U+{ord(value[error.start]):04X} at position {error.start}); send "
+                        "well-formed Unicode text"
+                    ) from None
         strategy = _truncation_strategy(truncation)
         if strategy and max_length is None:
             max_length = self.model_max_length

@@ -258,3 +258,14 @@ def test_info_refuses_a_config_that_does_not_match_its_weights(
     code, _, err = run_cli(capsys, "info", folder)
     assert code == 2
     assert named in err and "does not match the weights" in err
+
+
+def test_predict_on_a_model_without_a_task_head_points_at_the_right_command(
+    make_tiny_folder, tmp_path, capsys
+):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a film\n")
+    for task, command in (("masked-lm", "bertkit fill-mask"), ("encoder", "bertkit embed")):
+        code = main(["predict", str(make_tiny_folder(task)), "--input", str(texts)])
+        err = capsys.readouterr().err
+        assert code == 2 and command in err, err

@@ -338,3 +338,8 @@ def test_vocabulary_problems_raise_clear_errors(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="not a valid tokenizer"):
         Tokenizer.from_pretrained(tmp_path)
+
+
+def test_a_lone_surrogate_is_a_clear_input_error(tiny_tokenizer):
+    with pytest.raises(InputError, match="unpaired surrogate U\\+D800 at position 2"):
+        tiny_tokenizer(["ok", "ab\ud800c"])

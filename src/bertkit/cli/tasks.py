@@ -90,6 +90,16 @@ def task_of_model(model: str) -> str:
         raise InputError(f"{path} must hold a JSON object")
     architecture = (data.get("architectures") or ["BertModel"])[0]
     task = data.get("bertkit_task") or ARCHITECTURE_TASKS.get(architecture)
+    if architecture == "BertForMaskedLM" and not data.get("bertkit_task"):
+        raise InputError(
+            f"{model} is a masked-language model (BertForMaskedLM): use `bertkit fill-mask "
+            f'{model} "a [MASK] text"`, or fine-tune it for a task first (bertkit finetune)'
+        )
+    if architecture == "BertModel" and not data.get("bertkit_task"):
+        raise InputError(
+            f"{model} is an encoder without a task head: use `bertkit embed` for sentence "
+            "vectors, or fine-tune it for a task first (bertkit finetune)"
+        )
     if task is None or task not in TASK_CLI_MODULES:
         raise InputError(
             f"cannot tell which task {model} was fine-tuned for (architecture "
