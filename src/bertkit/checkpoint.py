@@ -43,6 +43,8 @@ class LoadReport:
     initialised_heads: list[str] = field(default_factory=list)  # new, untrained head modules
     unexpected: list[str] = field(default_factory=list)  # checkpoint weights the model lacks
     missing_encoder: list[str] = field(default_factory=list)  # only with allow_missing=True
+    # head weights the checkpoint has in another shape (another label set): (name, theirs, ours)
+    reshaped_heads: list[tuple[str, tuple, tuple]] = field(default_factory=list)
 
 
 def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -201,6 +203,9 @@ def load_state_into(
                 hf_name(name),
                 _shown_shape(name, tensor),
                 _shown_shape(name, expected[name]),
+            )
+            report.reshaped_heads.append(
+                (hf_name(name), _shown_shape(name, tensor), _shown_shape(name, expected[name]))
             )
             del state[name]
             continue

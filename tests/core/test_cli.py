@@ -269,3 +269,18 @@ def test_predict_on_a_model_without_a_task_head_points_at_the_right_command(
         code = main(["predict", str(make_tiny_folder(task)), "--input", str(texts)])
         err = capsys.readouterr().err
         assert code == 2 and command in err, err
+
+
+def test_a_config_whose_labels_contradict_the_head_is_named(make_tiny_folder, tmp_path, capsys):
+    import json
+
+    folder = make_tiny_folder("sequence-classification", labels=["neg", "pos"])
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"0": "a", "1": "b", "2": "c"}
+    config["label2id"] = {"a": 0, "b": 1, "c": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a film\n")
+    assert main(["predict", str(folder), "--input", str(texts)]) == 2
+    err = capsys.readouterr().err
+    assert "names 3 labels but the weight classifier." in err and "(needs (3" in err, err

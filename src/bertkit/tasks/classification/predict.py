@@ -63,6 +63,13 @@ class TextClassifier:
         """Load a model folder written by `bertkit finetune classify` (or any HF
         BertForSequenceClassification folder with id2label)."""
         model, tokenizer, report = load_pretrained(name_or_path, "sequence-classification")
+        if report.reshaped_heads:
+            name, theirs, ours = report.reshaped_heads[0]
+            raise InputError(
+                f"{name_or_path}: config.json names {model.config.num_labels} labels but the "
+                f"weight {name} has shape {theirs} (needs {ours}): the config and the weights "
+                "disagree; restore the config.json saved with the model"
+            )
         if report.initialised_heads:
             raise InputError(
                 f"{name_or_path} has no trained classification head; it is a pretrained "
