@@ -29,7 +29,10 @@ def test_task_comes_from_bertkit_task_or_architecture(tmp_path, config, task):
 
 def test_unknown_task_asks_for_task_flag(tmp_path):
     with pytest.raises(BertkitError, match="pass --task"):
-        task_of_model(_folder(tmp_path, {"architectures": ["BertModel"]}))
+        task_of_model(_folder(tmp_path, {"architectures": ["BertForNextSentencePrediction"]}))
+    (tmp_path / "encoder").mkdir()
+    with pytest.raises(BertkitError, match="encoder without a task head.*bertkit embed"):
+        task_of_model(_folder(tmp_path / "encoder", {"architectures": ["BertModel"]}))
 
 
 def test_missing_config_is_a_clear_error(tmp_path):
