@@ -284,3 +284,13 @@ def test_a_config_whose_labels_contradict_the_head_is_named(make_tiny_folder, tm
     assert main(["predict", str(folder), "--input", str(texts)]) == 2
     err = capsys.readouterr().err
     assert "names 3 labels but the weight classifier." in err and "(needs (3" in err, err
+
+
+def test_predict_refuses_another_tasks_options(make_tiny_folder, tmp_path, capsys):
+    folder = make_tiny_folder("sequence-classification", labels=["neg", "pos"])
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a film\n")
+    assert main(["predict", str(folder), "--input", str(texts), "--beams", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--beams is an option for seq2seq models" in err and "classify model" in err, err
+    assert main(["predict", str(folder), "--input", str(texts), "--all-scores"]) == 0

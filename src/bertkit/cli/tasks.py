@@ -61,18 +61,36 @@ def register(subparsers) -> None:
         else:
             parser.add_argument("--input", required=True, help="input file, or - for stdin")
             parser.add_argument("--output", default="-", help="JSONL output file, or - for stdout")
-        for module in modules.values():
+        owners: dict[str, set[str]] = {}  # option string -> tasks that define it
+        for task, module in modules.items():
+            known = len(parser._actions)
             getattr(module, f"add_{command}_args")(parser)
-        parser.set_defaults(func=_dispatch(command))
+            for action in parser._actions[known:]:
+                for option in action.option_strings:
+                    owners.setdefault(option, set()).add(task)
+        parser.set_defaults(func=_dispatch(command, parser, owners))
 
 
-def _dispatch(command: str):
+def _dispatch(command: str, parser, owners: dict[str, set[str]]):
     def run(args) -> int:
         task = args.task or task_of_model(args.model)
+        _refuse_other_tasks_options(args, task, parser, owners)
         module = _task_modules()[task]
         return getattr(module, f"cli_{command}")(args)
 
     return run
+
+
+def _refuse_other_tasks_options(args, task: str, parser, owners: dict[str, set[str]]) -> None:
+    """An option of another task, given a value, would be silently ignored: refuse it."""
+    for action in parser._actions:
+        foreign = [o for o in action.option_strings if task not in owners.get(o, {task})]
+        if foreign and getattr(args, action.dest, action.default) != action.default:
+            tasks = " and ".join(sorted(owners[foreign[0]]))
+            raise InputError(
+                f"{foreign[0]} is an option for {tasks} models, but {args.model} is a {task} "
+                f"model; see `bertkit {args.command} --help`"
+            )
 
 
 def task_of_model(model: str) -> str:
