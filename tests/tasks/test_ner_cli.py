@@ -211,3 +211,10 @@ def test_out_names_the_model_folder_and_user_files_are_refused(
     config = json.loads((tmp_path / "tagger" / "config.json").read_text())
     assert config["bertkit_task"] == "ner"
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_eval_is_accepted_for_the_dev_file_as_in_the_other_tasks():
+    from bertkit.cli import build_parser
+
+    args = build_parser().parse_args(["finetune", "ner", "--train", "t.conll", "--eval", "d.conll"])
+    assert args.dev == "d.conll"

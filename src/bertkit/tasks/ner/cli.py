@@ -42,7 +42,12 @@ def register_finetune(subparsers) -> None:
     )
     parser.add_argument("--model", default="minilm", help="pretrained model folder or name")
     parser.add_argument("--train", required=True, help="labelled training file")
-    parser.add_argument("--dev", help="labelled dev file: best checkpoint and early stopping")
+    parser.add_argument(
+        "--dev",
+        "--eval",
+        dest="dev",
+        help="labelled dev file: best checkpoint and early stopping",
+    )
     parser.add_argument("--max-length", type=int, default=128, help="tokens per window")
     parser.add_argument("--out", help="folder for the fine-tuned model (default: OUTPUT_DIR/model)")
     _add_shared_args(parser)
