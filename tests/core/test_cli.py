@@ -294,3 +294,14 @@ def test_predict_refuses_another_tasks_options(make_tiny_folder, tmp_path, capsy
     err = capsys.readouterr().err
     assert "--beams is an option for seq2seq models" in err and "classify model" in err, err
     assert main(["predict", str(folder), "--input", str(texts), "--all-scores"]) == 0
+
+
+def test_classify_predict_no_truncate_refuses_an_over_long_text(make_tiny_folder, tmp_path, capsys):
+    folder = make_tiny_folder("sequence-classification", labels=["neg", "pos"])
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a short film\n" + "the quick brown fox " * 40 + "\n")
+    assert main(["predict", str(folder), "--input", str(texts)]) == 0  # truncated by default
+    capsys.readouterr()
+    assert main(["predict", str(folder), "--input", str(texts), "--no-truncate"]) == 2
+    err = capsys.readouterr().err
+    assert "64" in err and "bertkit: error:" in err, err

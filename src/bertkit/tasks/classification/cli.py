@@ -114,12 +114,21 @@ def add_evaluate_args(parser) -> None:
 def add_predict_args(parser) -> None:
     _add_column_args(parser, with_label=False)
     parser.add_argument("--all-scores", action="store_true", help="every class's probability")
+    parser.add_argument(
+        "--no-truncate",
+        action="store_true",
+        help="refuse a text longer than the model's positions (default: read its first "
+        "--max-length tokens)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _classifier(args) -> TextClassifier:
     return TextClassifier.from_pretrained(
-        args.model, precision=args.precision, max_length=args.max_length
+        args.model,
+        precision=args.precision,
+        max_length=args.max_length,
+        truncate=not getattr(args, "no_truncate", False),
     )
 
 

@@ -39,6 +39,7 @@ class TextClassifier:
         *,
         precision: str = "fp32",
         max_length: int | None = None,
+        truncate: bool = True,
     ):
         if not model.config.id2label:
             raise InputError(
@@ -49,6 +50,7 @@ class TextClassifier:
         self.tokenizer = tokenizer
         self.precision = precision
         self.max_length = max_length
+        self.truncate = truncate  # False: an over-long text is an error, not cut
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     @classmethod
@@ -59,6 +61,7 @@ class TextClassifier:
         device: str | torch.device = "cpu",
         precision: str = "fp32",
         max_length: int | None = None,
+        truncate: bool = True,
     ) -> TextClassifier:
         """Load a model folder written by `bertkit finetune classify` (or any HF
         BertForSequenceClassification folder with id2label)."""
@@ -75,7 +78,13 @@ class TextClassifier:
                 f"{name_or_path} has no trained classification head; it is a pretrained "
                 "encoder: fine-tune it with `bertkit finetune classify` first"
             )
-        return cls(model.to(device), tokenizer, precision=precision, max_length=max_length)
+        return cls(
+            model.to(device),
+            tokenizer,
+            precision=precision,
+            max_length=max_length,
+            truncate=truncate,
+        )
 
     def predict_proba(
         self,
@@ -102,6 +111,7 @@ class TextClassifier:
             text_pairs=text_pairs,
             batch_size=batch_size,
             max_length=self.max_length,
+            truncate=self.truncate,
             precision=self.precision,
             progress=progress,
         )
