@@ -240,7 +240,8 @@ def load_state_into(
         model.init_weights(model.bert.pooler if head == "pooler" else getattr(model, head))
         logger.log(
             head_level,
-            "%s has no trained %s: it is initialised randomly; train it before use",
+            "%s has no trained %s: it is initialised randomly; "
+            + ("fine-tuning trains it" if new_heads_expected else "train it before use"),
             source,
             head,
         )

@@ -61,6 +61,14 @@ def train_vocabulary(
     if missing:
         raise InputError(f"training produced no {', '.join(missing)}: vocab_size is too small")
     logger.info("learnt %d tokens from %d lines", len(vocab), counted.count)
+    if len(vocab) < vocab_size:
+        logger.warning(
+            "the corpus yields only %d tokens (min_frequency %d), not the %d asked for: give "
+            "more text, or a smaller --vocab-size",
+            len(vocab),
+            min_frequency,
+            vocab_size,
+        )
     return Tokenizer(build_backend(vocab, lowercase=lowercase), do_lower_case=lowercase)
 
 

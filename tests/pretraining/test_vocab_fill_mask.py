@@ -180,3 +180,23 @@ def test_fill_mask_cli_shows_small_probabilities(hf_masked_lm, tmp_path, capsys)
     probabilities = shown[1::2]
     assert len(probabilities) == 5 and all("e-0" in p for p in probabilities), shown
     assert 0 < float(probabilities[0]) < 0.0005
+
+
+def test_a_vocabulary_smaller_than_asked_is_reported(tmp_path, corpus_file, caplog):
+    out = tmp_path / "tok"
+    assert (
+        main(
+            [
+                "tokenizer",
+                "train",
+                "--corpus",
+                str(corpus_file),
+                "--vocab-size",
+                "100000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "not the 100000 asked for" in caplog.text
