@@ -176,3 +176,29 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path, tiny_folder, monkey
     assert main([*argv, "--out", str(tmp_path / "out"), "--save-every", "50"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "every 50 steps" in err and "--resume" in err
+
+
+def test_run_folder_mistakes_are_refused_before_training(tmp_path, tiny_folder, capsys):
+    from bertkit.cli import main
+
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood film,pos\nbad film,neg\n")
+    argv = ["finetune", "classify", "--model", str(tiny_folder), "--train", str(data)]
+    argv += ["--max-steps", "1", "--no-progress"]
+    same = str(tmp_path / "same")
+    assert main([*argv, "--out", same, "--output-dir", same]) == 2
+    assert "--out and --output-dir are both" in capsys.readouterr().err
+    assert not (tmp_path / "same").exists()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.csv").write_text("my,own,numbers\n1,2,3\n")
+    assert main([*argv, "--out", str(tmp_path / "m1"), "--output-dir", str(mine)]) == 2
+    assert "metrics.csv was not written by bertkit" in capsys.readouterr().err
+    assert (mine / "metrics.csv").read_text() == "my,own,numbers\n1,2,3\n"
+
+    (tmp_path / "afile").write_text("x")
+    assert (
+        main([*argv, "--out", str(tmp_path / "m2"), "--output-dir", str(tmp_path / "afile")]) == 2
+    )
+    assert "is a file; give a folder" in capsys.readouterr().err

@@ -337,5 +337,7 @@ def test_resume_with_other_data_or_model_settings_is_refused(
     assert "--max-seq-length 64 (the run has 32)" in err and "--init-from" in err
     assert main([*argv, "4", "--max-seq-length", "32", "--hidden-size", "48", "--resume"]) == 2
     assert "model hidden_size 48" in capsys.readouterr().err
+    assert main([*argv, "4", "--max-seq-length", "32", "--seed", "7", "--resume"]) == 2
+    assert "--seed 7 (the run has 42)" in capsys.readouterr().err
     assert main([*argv, "4", "--max-seq-length", "32", "--resume"]) == 0  # the same: resumes
     assert [step for step, _ in list_checkpoints(run)] == [2, 4]

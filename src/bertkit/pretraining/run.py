@@ -43,7 +43,14 @@ from bertkit.pretraining.default_corpus import default_corpus
 from bertkit.pretraining.masking import MaskingCollator, MaskingConfig
 from bertkit.pretraining.presets import preset_config
 from bertkit.tokenization import Tokenizer
-from bertkit.training import Trainer, TrainingConfig, TrainResult, example_seed, seed_everything
+from bertkit.training import (
+    Trainer,
+    TrainingConfig,
+    TrainResult,
+    check_run_folder,
+    example_seed,
+    seed_everything,
+)
 from bertkit.training.checkpoint import latest_checkpoint
 from bertkit.vocab import train_vocabulary
 from bertkit.weight_names import HF_ARCHITECTURES, from_hf, to_hf
@@ -93,8 +100,7 @@ def run_pretraining(options: PretrainOptions, config: TrainingConfig) -> TrainRe
     config.validate()
     options.masking.validate()
     output_dir = Path(config.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError(f"--output-dir {output_dir} is a file; give a folder for the run")
+    check_run_folder(output_dir)
     # Refused now, not after hours of training: the final model replaces this folder.
     check_output_folder(output_dir / FINAL_MODEL_DIR)
     files = resolve_corpus(options.corpus) if options.corpus else [default_corpus()]
@@ -119,7 +125,9 @@ def run_pretraining(options: PretrainOptions, config: TrainingConfig) -> TrainRe
         len(eval_indices),
         corpus.num_tokens,
     )
-    _check_run_settings(output_dir, config.resume, _run_settings(options, model, corpus))
+    _check_run_settings(
+        output_dir, config.resume, _run_settings(options, model, corpus, config.seed)
+    )
     if new_tokenizer and _is_main_process():
         with atomic_write_dir(output_dir / TOKENIZER_DIR) as tmp:
             tokenizer.save(tmp)
@@ -185,7 +193,9 @@ def _model_and_tokenizer(
     return BertForMaskedLM(model_config), tokenizer, new_tokenizer
 
 
-def _run_settings(options: PretrainOptions, model: BertForMaskedLM, corpus) -> dict[str, Any]:
+def _run_settings(
+    options: PretrainOptions, model: BertForMaskedLM, corpus, seed: int
+) -> dict[str, Any]:
     """What a resumed run must share with the run it continues: the data (the packed corpus,
     whose cache key covers files, vocabulary and length), the held-out split, the masking and
     the model's shape. Training-loop options (steps, time, learning rate) may change."""
@@ -195,6 +205,7 @@ def _run_settings(options: PretrainOptions, model: BertForMaskedLM, corpus) -> d
         "--max-seq-length": options.max_seq_length,
         "--eval-fraction": options.eval_fraction,
         "--max-eval-sequences": options.max_eval_sequences,
+        "--seed": seed,  # chooses the held-out blocks and the data order
         "masking": dataclasses.asdict(options.masking),
         **{f"model {name}": model_config.get(name) for name in RESUME_MODEL_FIELDS},
     }
@@ -215,8 +226,18 @@ def _check_run_settings(output_dir: Path, resume: bool, settings: dict[str, Any]
     """On --resume, refuse settings that differ from the run's own (its data position, held-out
     set and weights would no longer mean anything); on a new run, record them."""
     path = output_dir / SETTINGS_FILE
-    if resume and path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
+    recorded = None
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        if not isinstance(recorded, dict) or "--max-seq-length" not in recorded:
+            raise InputError(
+                f"{path} was not written by bertkit and a run would overwrite it; move it or "
+                "choose another --output-dir"
+            )
+    if resume and recorded is not None:
         changed = [
             f"{name} {json.dumps(settings[name])} (the run has {json.dumps(recorded[name])})"
             for name in settings

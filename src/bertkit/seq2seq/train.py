@@ -19,7 +19,6 @@ import torch
 
 from bertkit.errors import InputError
 from bertkit.inference import length_sorted_batches
-from bertkit.io_utils import check_output_folder
 from bertkit.seq2seq.checkpoint import (
     GENERATION_KEY,
     from_pretrained_bert,
@@ -31,7 +30,7 @@ from bertkit.seq2seq.generate import GenerationOptions, generate
 from bertkit.seq2seq.metrics import sequence_metrics
 from bertkit.seq2seq.model import EncoderDecoder
 from bertkit.tokenization import Tokenizer
-from bertkit.training import Trainer, TrainingConfig, TrainResult
+from bertkit.training import Trainer, TrainingConfig, TrainResult, check_finetune_folders
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ def finetune(
     eval_file: str | None = None,
 ) -> FinetuneResult:
     """Build BERT2BERT from `model_name`, train on `train_file`, save the model to `out`."""
-    check_output_folder(out)  # before the long work, not after it
+    check_finetune_folders(out, training.output_dir)  # before the long work
     options = options or Seq2SeqOptions()
     train_pairs = read_pairs(train_file, options.fields)
     eval_pairs = read_pairs(eval_file, options.fields) if eval_file else None

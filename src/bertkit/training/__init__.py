@@ -12,7 +12,13 @@ from bertkit.training.config import (
 )
 from bertkit.training.data_order import EXAMPLE_SEED_KEY, default_collate_fn, example_seed
 from bertkit.training.optim import build_optimizer, build_scheduler, lr_multiplier, param_groups
-from bertkit.training.trainer import Trainer, TrainResult, seed_everything
+from bertkit.training.trainer import (
+    Trainer,
+    TrainResult,
+    check_finetune_folders,
+    check_run_folder,
+    seed_everything,
+)
 
 __all__ = [
     "EXAMPLE_SEED_KEY",
@@ -22,6 +28,8 @@ __all__ = [
     "add_training_args",
     "build_optimizer",
     "build_scheduler",
+    "check_finetune_folders",
+    "check_run_folder",
     "config_from_args",
     "default_collate_fn",
     "example_seed",

@@ -37,15 +37,16 @@ from torch.utils.data import Dataset
 
 from bertkit.errors import BertkitError, ConfigError
 from bertkit.inference import bf16_is_fast
-from bertkit.io_utils import atomic_write_dir, atomic_write_file
+from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
 from bertkit.training import checkpoint as ckpt
 from bertkit.training.config import TrainingConfig
 from bertkit.training.data_order import EpochPlan, default_collate_fn, make_loader
 from bertkit.training.distributed import DistributedContext
-from bertkit.training.metrics_log import MetricsLog
+from bertkit.training.metrics_log import METRICS_FILE, MetricsLog
 from bertkit.training.optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
+RUN_CONFIG_FILE = "training_config.json"
 
 EvaluateFn = Callable[[nn.Module], Mapping[str, float]]
 
@@ -80,6 +81,43 @@ class TrainResult:
             shutil.copytree(source, tmp, dirs_exist_ok=True)
         logger.info("fine-tuned model written to %s (from %s)", out, source)
         return out
+
+
+def check_run_folder(output_dir: Path) -> None:
+    """Refuse a run folder that is a file, or that holds a metrics.csv or training_config.json
+    bertkit did not write (a run would overwrite them)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise BertkitError(f"--output-dir {output_dir} is a file; give a folder for the run")
+    checks = {
+        METRICS_FILE: lambda text: text.startswith("step,"),
+        RUN_CONFIG_FILE: lambda text: '"output_dir"' in text,
+    }
+    for name, looks_like_ours in checks.items():
+        path = output_dir / name
+        if path.is_file():
+            try:
+                ours = looks_like_ours(path.read_text(encoding="utf-8")[:4096])
+            except (OSError, UnicodeDecodeError):
+                ours = False
+            if not ours:
+                raise BertkitError(
+                    f"{path} was not written by bertkit and a run would overwrite it; move it "
+                    "or choose another --output-dir"
+                )
+
+
+def check_finetune_folders(out: str | os.PathLike, output_dir: str | os.PathLike) -> None:
+    """Before fine-tuning: the model folder `out` can be written (see check_output_folder),
+    the run folder can hold the run, and the two are different folders (the model folder is
+    replaced as a whole at the end, which would take the run's checkpoints with it)."""
+    out, output_dir = Path(out), Path(output_dir)
+    if out.resolve() == output_dir.resolve():
+        raise BertkitError(
+            f"--out and --output-dir are both {out}: the model folder is replaced as a whole "
+            "at the end, so give the run's checkpoints another folder"
+        )
+    check_output_folder(out)
+    check_run_folder(output_dir)
 
 
 @dataclass
@@ -187,7 +225,7 @@ class Trainer:
             self._restore(resume_from)
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_write_file(self.output_dir / "training_config.json") as handle:
+            with atomic_write_file(self.output_dir / RUN_CONFIG_FILE) as handle:
                 json.dump(asdict(config), handle, indent=1)
         self.metrics_log = MetricsLog(
             self.output_dir,
@@ -198,14 +236,14 @@ class Trainer:
         return self._loop()
 
     def _checkpoint_to_resume(self) -> Path | None:
+        check_run_folder(self.output_dir)
         latest = ckpt.latest_checkpoint(self.output_dir)
         if not self.config.resume:
             if latest is not None:
                 raise BertkitError(
                     f"{self.output_dir} already holds the checkpoints of an earlier run "
                     f"(latest {latest.name}); pass --resume to continue it, delete "
-                    f"{self.output_dir} to start again, or give another --output-dir "
-                    "(fine-tuning's default is <--out>-checkpoints)"
+                    f"{self.output_dir} to start again, or give another --output-dir"
                 )
             return None
         if latest is None:

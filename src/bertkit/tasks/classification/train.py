@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
 from bertkit.inference import autocast_context, length_sorted_batches
-from bertkit.io_utils import add_output_file, check_output_folder
+from bertkit.io_utils import add_output_file
 from bertkit.model.heads import BertForSequenceClassification
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.classification.data import (
@@ -37,7 +37,7 @@ from bertkit.tasks.classification.data import (
     load_labelled,
 )
 from bertkit.tasks.classification.evaluate import classification_report
-from bertkit.training import Trainer, TrainingConfig, TrainResult
+from bertkit.training import Trainer, TrainingConfig, TrainResult, check_finetune_folders
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def finetune(
     eval_file: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune `model_name` (folder or known name) on `train_file`; save the model to `out`."""
-    check_output_folder(out)  # before the long work, not after it
+    check_finetune_folders(out, training.output_dir)  # before the long work
     options = options or ClassificationOptions()
     read = dict(
         text_column=options.text_column,

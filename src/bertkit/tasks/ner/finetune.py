@@ -1,6 +1,6 @@
 """Fine-tuning a pretrained BERT for NER with the shared Trainer (Python API of the task).
 
-    from bertkit.training import TrainingConfig
+    from bertkit.training import check_finetune_folders, TrainingConfig
     from bertkit.tasks.ner import finetune_ner
     result = finetune_ner("minilm", "train.conll", "dev.conll",
                           TrainingConfig(output_dir="runs/ner", num_epochs=3))
@@ -24,7 +24,6 @@ from torch import nn
 
 from bertkit.checkpoint import trainer_model_io
 from bertkit.errors import InputError
-from bertkit.io_utils import check_output_folder
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.ner.alignment import DEFAULT_OVERLAP, Collator, FeatureDataset, build_features
 from bertkit.tasks.ner.data import Sentence, check_tags, label_set, read_ner_file
@@ -32,7 +31,7 @@ from bertkit.tasks.ner.dataset import resolve_data
 from bertkit.tasks.ner.metrics import SCHEMES, NerReport
 from bertkit.tasks.ner.predict import SETTINGS_KEY, TASK_NAME
 from bertkit.tasks.ner.tagging import evaluate_sentences
-from bertkit.training import Trainer, TrainingConfig, TrainResult
+from bertkit.training import Trainer, TrainingConfig, TrainResult, check_finetune_folders
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def finetune_ner(
     """Fine-tune `model_name` (a folder or a known name such as "minilm") on labelled data;
     the model is written to `out` (default: `config.output_dir`/model)."""
     model_dir = Path(out) if out is not None else Path(config.output_dir) / MODEL_SUBDIR
-    check_output_folder(model_dir)  # before the long work, not after it
+    check_finetune_folders(model_dir, config.output_dir)  # before the long work
     if scheme not in SCHEMES:
         raise InputError(f"tag scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     train = _sentences(train_data)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.checkpoint import trainer_model_io
-from bertkit.io_utils import add_output_file, check_output_folder
+from bertkit.io_utils import add_output_file
 from bertkit.model.heads import BertForQuestionAnswering
 from bertkit.pretrained import load_pretrained
 from bertkit.tasks.qa.decode import QAPrediction, decode_predictions
@@ -35,7 +35,7 @@ from bertkit.tasks.qa.metrics import best_null_thresholds, squad_scores
 from bertkit.tasks.qa.predict import SETTINGS_KEY, QASettings, score_windows
 from bertkit.tasks.qa.squad import QAExample, SquadDataset, read_squad
 from bertkit.tokenization import Tokenizer
-from bertkit.training import Trainer, TrainingConfig, TrainResult
+from bertkit.training import Trainer, TrainingConfig, TrainResult, check_finetune_folders
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def finetune(
     With `length_grouping` the Trainer batches windows of similar token count (short contexts
     together, full windows together), so padding to each batch's longest window costs little.
     """
-    check_output_folder(out)  # before the long work, not after it
+    check_finetune_folders(out, training.output_dir)  # before the long work
     train_data = read_squad(train_file)
     examples = train_data.examples[:max_train_questions]
     eval_data = read_squad(eval_file) if eval_file else None

@@ -20,7 +20,6 @@ from torch.utils.data import Dataset
 from bertkit.checkpoint import load_model
 from bertkit.errors import InputError
 from bertkit.hub import resolve_model
-from bertkit.io_utils import check_output_folder
 from bertkit.pretrained import check_vocabulary
 from bertkit.tasks.summarization.data import Document
 from bertkit.tasks.summarization.oracle import greedy_oracle
@@ -42,7 +41,7 @@ from bertkit.tasks.summarization.supervised import (
     write_summarizer_files,
 )
 from bertkit.tokenization import Tokenizer
-from bertkit.training import Trainer, TrainingConfig
+from bertkit.training import Trainer, TrainingConfig, check_finetune_folders
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def finetune(
 ) -> dict:
     """Fine-tune `model_name` on documents with reference summaries; save the best model to
     `out`. Returns a report with label statistics and the final dev ROUGE."""
-    check_output_folder(out)  # before the long work, not after it
+    check_finetune_folders(out, training.output_dir)  # before the long work
     options = options or SummarizationOptions()
     folder = resolve_model(model_name)
     model, _ = load_model(folder, BertForExtractiveSummarization)
