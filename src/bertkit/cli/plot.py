@@ -33,6 +33,8 @@ IMAGE_FORMATS = ("png", "pdf", "svg")
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     """Draw train loss, learning rate and every eval_* metric against the step; return the path."""
     metrics_path = run_dir / METRICS_FILE
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file; give the run folder (a training --output-dir)")
     if not run_dir.is_dir():
         raise InputError(f"run folder {run_dir} does not exist")
     if not metrics_path.is_file():

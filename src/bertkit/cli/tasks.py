@@ -98,6 +98,10 @@ def task_of_model(model: str) -> str:
     architecture. Read as plain JSON, since an encoder-decoder config is no BERT config."""
     folder = resolve_model(model)
     path = folder / "config.json"
+    if not path.is_file() and (folder / "model" / "config.json").is_file():
+        raise InputError(
+            f"{model} is a run folder; its model is {folder / 'model'} (give that folder)"
+        )
     if not path.is_file():
         load_config(folder)  # raises the standard error for a missing folder or config
     try:

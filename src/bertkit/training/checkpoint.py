@@ -103,7 +103,7 @@ def prune_checkpoints(output_dir: Path, keep_last: int) -> list[Path]:
     return removed
 
 
-def discard_checkpoint(folder: Path) -> None:
+def discard_checkpoint(folder: Path, quiet: bool = False) -> None:
     """Delete checkpoint `folder`, except files someone else put in it: those are kept (with
     the folders that hold them) and named in a warning. Nothing a user added is ever lost."""
     owned = _owned_files(folder)
@@ -118,6 +118,8 @@ def discard_checkpoint(folder: Path) -> None:
     for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
             path.rmdir()
+    if quiet:
+        return
     shown = ", ".join(str(path.relative_to(folder)) for path in foreign[:5])
     logger.warning(
         "removed checkpoint %s but kept the %d file(s) bertkit did not write there: %s",
@@ -161,7 +163,14 @@ def write_checkpoint(
             number += 1
             aside = target.with_name(f"{target.name}-kept-{number}")
         target.rename(aside)
-        discard_checkpoint(aside)
+        discard_checkpoint(aside, quiet=True)
+        logger.warning(
+            "%s held files bertkit did not write: they are kept in %s (bertkit's own files "
+            "there were removed) and a new %s is written",
+            target,
+            aside,
+            target.name,
+        )
     with atomic_write_dir(target, replace_any=True) as folder:
         (folder / MODEL_DIR).mkdir()
         save_model_fn(model, folder / MODEL_DIR, model_state)
