@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from bertkit.checkpoint import save_model
-from bertkit.config import BertConfig
+from bertkit.config import SHAPE_FIELDS, BertConfig
 from bertkit.model import TASK_MODELS
 from bertkit.tokenization import Tokenizer
 
@@ -105,19 +105,8 @@ def make_hf_config(tiny_config):
     transformers = pytest.importorskip("transformers")
 
     def make(**overrides):
-        sizes = {
-            name: getattr(tiny_config, name)
-            for name in (
-                "vocab_size",
-                "hidden_size",
-                "num_hidden_layers",
-                "num_attention_heads",
-                "intermediate_size",
-                "max_position_embeddings",
-                "hidden_dropout_prob",
-                "attention_probs_dropout_prob",
-            )
-        }
+        names = (*SHAPE_FIELDS, "hidden_dropout_prob", "attention_probs_dropout_prob")
+        sizes = {name: getattr(tiny_config, name) for name in names}
         return transformers.BertConfig(**{**sizes, **overrides})
 
     return make

@@ -15,6 +15,18 @@ from bertkit.io_utils import atomic_write_file
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 
 
+# The fields that fix the shapes of a model's weights.
+SHAPE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
+
+
 @dataclass
 class BertConfig:
     """The architecture of a BERT model, with the field names of `config.json`."""
@@ -65,15 +77,7 @@ class BertConfig:
                 raise ConfigError(f"config field {spec.name!r} must be an integer, got {value!r}")
             if expected is int:
                 setattr(self, spec.name, int(value))
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-            "type_vocab_size",
-        ):
+        for name in SHAPE_FIELDS:
             if getattr(self, name) <= 0:
                 raise ConfigError(
                     f"config field {name!r} must be positive, got {getattr(self, name)}"

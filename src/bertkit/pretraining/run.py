@@ -32,6 +32,7 @@ from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
 from bertkit.checkpoint import read_state_dict
+from bertkit.config import SHAPE_FIELDS
 from bertkit.errors import ConfigError, InputError
 from bertkit.hub import cache_dir
 from bertkit.io_utils import atomic_write_dir, atomic_write_file, check_output_folder
@@ -207,18 +208,10 @@ def _run_settings(
         "--max-eval-sequences": options.max_eval_sequences,
         "--seed": seed,  # chooses the held-out blocks and the data order
         "masking": dataclasses.asdict(options.masking),
-        **{f"model {name}": model_config.get(name) for name in RESUME_MODEL_FIELDS},
+        **{f"model {name}": model_config.get(name) for name in SHAPE_FIELDS},
     }
 
 
-RESUME_MODEL_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "max_position_embeddings",
-)
 SETTINGS_FILE = "pretrain_settings.json"
 
 
