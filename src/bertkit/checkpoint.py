@@ -195,24 +195,20 @@ def load_state_into(
     for name, tensor in list(state.items()):
         if tensor.shape == expected[name].shape:
             continue
+        shown = (hf_name(name), _shown_shape(name, tensor), _shown_shape(name, expected[name]))
         if name.startswith(head_prefixes):
             logger.warning(
                 "%s: head weight %s has shape %s, the model needs %s (another label set?): "
                 "it is initialised anew",
                 source,
-                hf_name(name),
-                _shown_shape(name, tensor),
-                _shown_shape(name, expected[name]),
+                *shown,
             )
-            report.reshaped_heads.append(
-                (hf_name(name), _shown_shape(name, tensor), _shown_shape(name, expected[name]))
-            )
+            report.reshaped_heads.append(shown)
             del state[name]
             continue
         raise CheckpointError(
-            f"{source}: weight {hf_name(name)} has shape {_shown_shape(name, tensor)} but "
-            f"config.json implies {_shown_shape(name, expected[name])}; the config does not "
-            "match the weights"
+            f"{source}: weight {shown[0]} has shape {shown[1]} but config.json implies "
+            f"{shown[2]}; the config does not match the weights"
         )
     missing = [name for name in expected if name not in state]
     missing_heads = sorted({name.split(".")[0] for name in missing if not name.startswith("bert.")})

@@ -66,8 +66,8 @@ def fill_mask(
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
     limit = model.config.max_position_embeddings
-    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
     if not truncate:
+        lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
         for index, (text, length) in enumerate(zip(texts, lengths, strict=True)):
             if length > limit:
                 raise InputError(
@@ -83,9 +83,11 @@ def fill_mask(
     for index, text in enumerate(texts):
         if masked[index].any():
             continue
-        if lengths[index] > limit and tokenizer.mask_token in text:
+        # Only with truncation can the text be longer than the part read.
+        length = len(tokenizer([text])["input_ids"][0]) if truncate else 0
+        if length > limit and tokenizer.mask_token in text:
             raise InputError(
-                f"text {index + 1} is {lengths[index]} tokens and every {tokenizer.mask_token} "
+                f"text {index + 1} is {length} tokens and every {tokenizer.mask_token} "
                 f"in it lies past the first {limit}, which are all the model reads; move the "
                 "mask earlier or shorten the text"
             )

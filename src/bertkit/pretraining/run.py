@@ -219,6 +219,7 @@ def _check_run_settings(output_dir: Path, resume: bool, settings: dict[str, Any]
     """On --resume, refuse settings that differ from the run's own (its data position, held-out
     set and weights would no longer mean anything); on a new run, record them."""
     path = output_dir / SETTINGS_FILE
+    settings = json.loads(json.dumps(settings))  # as they read back: tuples become lists
     recorded = None
     if path.is_file():
         try:
@@ -234,7 +235,7 @@ def _check_run_settings(output_dir: Path, resume: bool, settings: dict[str, Any]
         changed = [
             f"{name} {json.dumps(settings[name])} (the run has {json.dumps(recorded[name])})"
             for name in settings
-            if name in recorded and recorded[name] != json.loads(json.dumps(settings[name]))
+            if name in recorded and recorded[name] != settings[name]
         ]
         if changed:
             raise InputError(

@@ -106,15 +106,12 @@ def prune_checkpoints(output_dir: Path, keep_last: int) -> list[Path]:
 def discard_checkpoint(folder: Path, quiet: bool = False) -> None:
     """Delete checkpoint `folder`, except files someone else put in it: those are kept (with
     the folders that hold them) and named in a warning. Nothing a user added is ever lost."""
-    owned = _owned_files(folder)
-    files = [path for path in folder.rglob("*") if path.is_file() or path.is_symlink()]
-    foreign = [path for path in files if path.relative_to(folder).as_posix() not in owned]
+    foreign, owned = _split_files(folder)
     if not foreign:
         shutil.rmtree(folder, ignore_errors=True)
         return
-    for path in files:
-        if path not in foreign:
-            path.unlink(missing_ok=True)
+    for path in owned:
+        path.unlink(missing_ok=True)
     for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
             path.rmdir()
@@ -127,6 +124,17 @@ def discard_checkpoint(folder: Path, quiet: bool = False) -> None:
         len(foreign),
         shown,
     )
+
+
+def _split_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The files (and symlinks) below a checkpoint folder: (someone else's, bertkit's)."""
+    owned_names = _owned_files(folder)
+    foreign, owned = [], []
+    for path in folder.rglob("*"):
+        if path.is_file() or path.is_symlink():
+            mine = path.relative_to(folder).as_posix() in owned_names
+            (owned if mine else foreign).append(path)
+    return foreign, owned
 
 
 def _owned_files(folder: Path) -> set[str]:
@@ -155,7 +163,7 @@ def write_checkpoint(
 ) -> Path:
     """Write one checkpoint folder atomically; `trainer_state` must be JSON-serialisable."""
     state = dict(trainer_state, format_version=FORMAT_VERSION)
-    if target.is_dir() and _has_foreign_files(target):
+    if target.is_dir() and _split_files(target)[0]:
         # Replacing the folder would delete a user's files: move it aside and keep them there.
         aside = target.with_name(f"{target.name}-kept")
         number = 1
@@ -186,15 +194,6 @@ def write_checkpoint(
         (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
     logger.info("saved checkpoint %s", target)
     return target
-
-
-def _has_foreign_files(folder: Path) -> bool:
-    owned = _owned_files(folder)
-    return any(
-        path.relative_to(folder).as_posix() not in owned
-        for path in folder.rglob("*")
-        if path.is_file() or path.is_symlink()
-    )
 
 
 def read_trainer_state(folder: Path) -> dict[str, Any]:
